@@ -1,0 +1,176 @@
+"""The serving-engine baselines of ALGORITHMS.md: ``fcfs``, ``sf``, ``size``, ``mcsf``, ``svf`` and ``vllm``.
+
+All but ``vllm`` are the shared start rule (:func:`scheduler_milp.engine.priority_walk`) with a
+priority order; ``vllm`` simulates vLLM's default admission (no look-ahead) with eviction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+import numpy as np
+
+from .engine import RunningSet, natural_rank, priority_from_keys, priority_walk
+from .instance import Instance, IntArray
+from .plan import Plan
+from .result import SolveOptions, SolveResult
+
+
+def fcfs_priority(instance: Instance) -> IntArray:
+    """Arrival order, then id."""
+    return priority_from_keys(instance)
+
+
+def sf_priority(instance: Instance) -> IntArray:
+    """Output length ascending (shortest first), then arrival, then id."""
+    return priority_from_keys(instance, instance.output_len)
+
+
+def size_priority(instance: Instance) -> IntArray:
+    """Total size ``s_i + o_i`` ascending."""
+    return priority_from_keys(instance, instance.prompt_len + instance.output_len)
+
+
+def svf_priority(instance: Instance) -> IntArray:
+    """Memory-time volume ``sum_k mem_i(k)`` ascending (smallest volume first)."""
+    return priority_from_keys(instance, instance.volume)
+
+
+def decode_priority(instance: Instance, priority: IntArray, blocking: bool = False) -> Plan:
+    """The shared decoder: a priority order to a validated plan."""
+    walk = priority_walk(instance, priority, blocking=blocking)
+    return Plan.checked(instance, walk.start_round)
+
+
+def _walk_method(name: str, prio_fn, blocking: bool):  # type: ignore[no-untyped-def]
+    def run(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+        options = options or SolveOptions()
+        t0 = time.perf_counter()
+        priority = prio_fn(instance)
+        t1 = time.perf_counter()
+        walk = priority_walk(instance, priority, blocking=options.params.get("blocking", blocking))
+        plan = Plan.checked(instance, walk.start_round)
+        t2 = time.perf_counter()
+        return SolveResult(
+            name,
+            instance,
+            plan,
+            build_seconds=t1 - t0,
+            solve_seconds=t2 - t1,
+            stats={"events": walk.events, "checks": walk.checks, "blocking": blocking},
+        )
+
+    run.__doc__ = f"``{name}``: priority walk by {prio_fn.__doc__.splitlines()[0].strip()} ({'blocking' if blocking else 'skipping'})."
+    run.__name__ = f"solve_{name.replace('-', '_')}"
+    return run
+
+
+solve_fcfs = _walk_method("fcfs", fcfs_priority, blocking=True)
+solve_fcfs_skip = _walk_method("fcfs-skip", fcfs_priority, blocking=False)
+solve_sf = _walk_method("sf", sf_priority, blocking=False)
+solve_size = _walk_method("size", size_priority, blocking=False)
+solve_mcsf = _walk_method("mcsf", sf_priority, blocking=True)
+solve_svf = _walk_method("svf", svf_priority, blocking=False)
+
+
+# ---------------------------------------------------------------------- vLLM-like
+def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
+    """Simulate vLLM's default scheduler; return (final start rounds, evictions, wasted rounds).
+
+    Each round: running requests grow by one token; if the round's memory would exceed ``M``,
+    evict the most recently admitted running request (its work is lost; it goes back to the front
+    of the queue) until it fits, and admit nothing new in that round.  Otherwise admit waiting
+    requests in queue order while the memory needed *now* (``mem_j(1)``) fits, stopping at the
+    first that does not (FCFS, no look-ahead).  Event-driven: between completions, arrivals and
+    overflows nothing can change, because memory only grows.
+    """
+    inst = instance
+    n = inst.n
+    m = inst.memory_budget
+    cap = inst.max_batch if inst.max_batch is not None else n + 1
+    rank = natural_rank(inst.ids)
+    arr_order = np.lexsort((rank, inst.arrival))
+    arr_times = inst.arrival[arr_order]
+    first_round = inst.mem(np.arange(n), 1)
+    queue: deque[int] = deque()
+    running = RunningSet(inst)
+    admitted_seq: dict[int, int] = {}
+    seq = 0
+    start_round = np.full(n, -1, dtype=np.int64)
+    evictions = 0
+    wasted = 0
+    ptr = 0
+    done = 0
+    t = int(arr_times[0])
+    o = inst.output_len
+    while done < n:
+        # completions at t
+        for i in [i for i, s in running.members().items() if s + o[i] <= t]:
+            running.remove(i)
+            admitted_seq.pop(i)
+            done += 1
+        if done == n:
+            break
+        k = int(np.searchsorted(arr_times, t, side="right"))
+        while ptr < k:
+            queue.append(int(arr_order[ptr]))
+            ptr += 1
+        need = int(running.usage_at(t)[0]) if len(running) else 0
+        evicted = False
+        while need > m:
+            victim = max(admitted_seq, key=admitted_seq.__getitem__)
+            wasted += t - running.members()[victim]
+            running.remove(victim)
+            del admitted_seq[victim]
+            start_round[victim] = -1
+            queue.appendleft(victim)
+            evictions += 1
+            evicted = True
+            need = int(running.usage_at(t)[0]) if len(running) else 0
+        if not evicted:
+            while queue and len(running) < cap and need + int(first_round[queue[0]]) <= m:
+                j = queue.popleft()
+                running.add(j, t)
+                start_round[j] = t
+                admitted_seq[j] = seq
+                seq += 1
+                need += int(first_round[j])
+        # next event
+        nxt = math.inf
+        c = running.next_completion()
+        if c is not None:
+            nxt = c
+            # first overflow round before that completion (usage grows in between)
+            lo, hi = t + 1, c - 1
+            if lo <= hi and int(running.usage_at(hi)[0]) > m:
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if int(running.usage_at(mid)[0]) > m:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                nxt = min(nxt, lo)
+        if ptr < n:
+            nxt = min(nxt, int(arr_times[ptr]))
+        if evicted and queue:
+            nxt = min(nxt, t + 1)
+        if not math.isfinite(nxt):
+            raise RuntimeError("vllm simulation stalled")
+        t = int(nxt)
+    return start_round, evictions, wasted
+
+
+def solve_vllm(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``vllm``: vLLM-like admission on current memory with eviction; plan of the final starts."""
+    t0 = time.perf_counter()
+    starts, evictions, wasted = vllm_simulate(instance)
+    plan = Plan.checked(instance, starts)
+    return SolveResult(
+        "vllm",
+        instance,
+        plan,
+        solve_seconds=time.perf_counter() - t0,
+        stats={"evictions": evictions, "wasted_rounds": wasted},
+    )

@@ -1,0 +1,119 @@
+"""Command-line logic behind ``scripts/solve.py`` (FORMATS.md contract), kept thin over :func:`solve`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .instance import InstanceError, load_instance
+from .registry import METHODS, solve
+from .result import SolveOptions
+
+
+def method_table() -> str:
+    """The registered methods, one per line: name, kind, description."""
+    width = max(len(n) for n in METHODS)
+    return "\n".join(f"  {m.name:<{width}}  {m.kind:<9}  {m.help}" for m in METHODS.values())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``solve.py`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="solve.py",
+        description="Schedule an LLM request backlog under a KV-cache budget and report the plan's certified gap.",
+        epilog="methods:\n" + method_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("instance", nargs="?", help="instance file (JSON, or CSV with --memory)")
+    p.add_argument("--method", default="auto" if "auto" in METHODS else "sf", help="registered method (see --list-methods)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds for building and solving")
+    p.add_argument("--output", help="write the plan JSON here (atomically)")
+    p.add_argument("--list-methods", action="store_true", help="print the registered methods and exit")
+    p.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON)")
+    p.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
+    p.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
+    p.add_argument("--seed", type=int, default=0, help="seed for randomised methods")
+    p.add_argument("--threads", type=int, default=2, help="solver threads")
+    p.add_argument("--solver", default=None, help="Pyomo solver for milp (default highs)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method-specific parameter")
+    p.add_argument("--plot", metavar="PNG", help="also draw the plan (Gantt and memory) to this PNG")
+    p.add_argument("-v", "--verbose", action="store_true", help="progress to the log")
+    return p
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    value: object = raw
+    low = raw.lower()
+    if low in ("true", "false"):
+        value = low == "true"
+    else:
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                pass
+    return key.strip().replace("-", "_"), value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0: a plan or a proof was produced)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.list_methods:
+        print(method_table())
+        return 0
+    if not args.instance:
+        parser.print_usage(sys.stderr)
+        print("solve.py: error: an instance file is required", file=sys.stderr)
+        return 2
+    if args.method not in METHODS:
+        print(f"solve.py: error: unknown method {args.method!r}; known: {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    if args.time_limit is not None and args.time_limit <= 0:
+        print("solve.py: error: --time-limit must be positive", file=sys.stderr)
+        return 2
+    try:
+        params = dict(_parse_param(x) for x in args.param)
+    except ValueError as err:
+        print(f"solve.py: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        instance = load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
+    except InstanceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    options = SolveOptions(
+        time_limit=args.time_limit,
+        seed=args.seed,
+        threads=args.threads,
+        solver=args.solver,
+        params=params,
+        verbose=args.verbose,
+    )
+    try:
+        result = solve(instance, args.method, options)
+    except (ValueError, RuntimeError, ImportError) as err:
+        # method-level refusals (unknown solver, instance too large, ...) get one line
+        print(f"error: {args.method} on {args.instance}: {err}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    if args.output:
+        result.write(args.output)
+        print(f"plan written to {args.output}")
+    if args.plot and result.plan is not None:
+        from .plots import plot_plan
+
+        plot_plan(result.plan, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0 if (result.plan is not None or result.status.value == "infeasible") else 3

@@ -1,0 +1,371 @@
+"""The problem data: one immutable :class:`Instance` (MODEL.md), its JSON and CSV forms (FORMATS.md).
+
+Every malformed input raises :class:`InstanceError`, whose message is one line naming the file, the
+request and what is wrong; the command-line layer prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+
+
+class InstanceError(ValueError):
+    """Bad instance input; ``str(err)`` is a single human-readable line."""
+
+
+def _frozen(values: Iterable[int]) -> IntArray:
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.int64)
+    arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """A backlog of requests under a KV-cache budget (MODEL.md).
+
+    Arrays are read-only ``int64`` numpy arrays indexed by request position ``0..n-1``;
+    ``ids[i]`` is the external id of request ``i``.
+    """
+
+    memory_budget: int
+    prompt_len: IntArray
+    output_len: IntArray
+    arrival: IntArray
+    ids: tuple[str, ...]
+    name: str = "instance"
+    block_size: int = 1
+    max_batch: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(
+        cls,
+        memory_budget: int,
+        prompt_len: Sequence[int] | IntArray,
+        output_len: Sequence[int] | IntArray,
+        arrival: Sequence[int] | IntArray | None = None,
+        ids: Sequence[str] | None = None,
+        name: str = "instance",
+        block_size: int = 1,
+        max_batch: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+        source: str = "<memory>",
+    ) -> Instance:
+        """Build and validate an instance from plain sequences (raises :class:`InstanceError`)."""
+        n = len(prompt_len)
+        if arrival is None:
+            arrival = np.zeros(n, dtype=np.int64)
+        if ids is None:
+            ids = [f"r{i}" for i in range(n)]
+        inst = cls(
+            memory_budget=int(memory_budget),
+            prompt_len=_frozen(prompt_len),
+            output_len=_frozen(output_len),
+            arrival=_frozen(arrival),
+            ids=tuple(str(x) for x in ids),
+            name=str(name),
+            block_size=int(block_size),
+            max_batch=None if max_batch is None else int(max_batch),
+            meta=dict(meta or {}),
+            source=source,
+        )
+        inst.check()
+        return inst
+
+    def check(self) -> None:
+        """Raise :class:`InstanceError` on the first violation of MODEL.md's data rules."""
+        src = self.source
+        n = self.n
+        if n == 0:
+            raise InstanceError(f"{src}: the request list is empty")
+        if not (len(self.output_len) == len(self.arrival) == len(self.ids) == n):
+            raise InstanceError(f"{src}: request arrays have different lengths")
+        if self.memory_budget < 1:
+            raise InstanceError(f"{src}: memory must be a positive integer (got {self.memory_budget})")
+        if self.block_size < 1:
+            raise InstanceError(f"{src}: block_size must be a positive integer (got {self.block_size})")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise InstanceError(f"{src}: max_batch must be a positive integer or null (got {self.max_batch})")
+        for what, arr, low in (("prompt", self.prompt_len, 1), ("output", self.output_len, 1), ("arrival", self.arrival, 0)):
+            bad = np.flatnonzero(arr < low)
+            if bad.size:
+                i = int(bad[0])
+                kind = "a positive" if low == 1 else "a non-negative"
+                raise InstanceError(f"{src}: request '{self.ids[i]}': {what} must be {kind} integer (got {int(arr[i])})")
+        seen: set[str] = set()
+        for rid in self.ids:
+            if rid in seen:
+                raise InstanceError(f"{src}: request '{rid}': duplicate id")
+            seen.add(rid)
+        peaks = self.peak_memory
+        bad = np.flatnonzero(peaks > self.memory_budget)
+        if bad.size:
+            i = int(bad[0])
+            raise InstanceError(
+                f"{src}: request '{self.ids[i]}': its peak memory {int(peaks[i])} "
+                f"(prompt {int(self.prompt_len[i])} + output {int(self.output_len[i])}, block size "
+                f"{self.block_size}) does not fit in memory {self.memory_budget} alone"
+            )
+
+    # ------------------------------------------------------------------ derived data
+    @property
+    def n(self) -> int:
+        """Number of requests."""
+        return len(self.prompt_len)
+
+    def mem(self, i: int | IntArray, k: int | IntArray) -> Any:
+        """Memory ``mem_i(k) = B * ceil((s_i + k) / B)`` held by request ``i`` in its ``k``-th round."""
+        b = self.block_size
+        x = self.prompt_len[i] + k
+        return ((x + b - 1) // b) * b
+
+    @property
+    def peak_memory(self) -> IntArray:
+        """Each request's peak memory ``mem_i(o_i)`` (its last round)."""
+        return np.asarray(self.mem(np.arange(self.n), self.output_len), dtype=np.int64)
+
+    @property
+    def volume(self) -> IntArray:
+        """Memory-time volume ``sum_k mem_i(k)`` of each request (the area under its profile)."""
+        s, o, b = self.prompt_len, self.output_len, self.block_size
+        if b == 1:
+            return s * o + o * (o + 1) // 2
+        return np.array([int(self.mem(i, np.arange(1, o[i] + 1)).sum()) for i in range(self.n)], dtype=np.int64)
+
+    @property
+    def has_arrivals(self) -> bool:
+        """True when some request arrives after round 0."""
+        return bool(self.arrival.any())
+
+    def trivial_lower_bound(self) -> int:
+        """``sum_i o_i``: every request alone, started on arrival (MODEL.md)."""
+        return int(self.output_len.sum())
+
+    def index_of(self) -> dict[str, int]:
+        """Map from request id to its position."""
+        return {rid: i for i, rid in enumerate(self.ids)}
+
+    def subset(self, indices: Sequence[int] | IntArray, name: str | None = None) -> Instance:
+        """A new instance holding only the given requests (same budget, block size and cap)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return Instance.create(
+            self.memory_budget,
+            self.prompt_len[idx],
+            self.output_len[idx],
+            self.arrival[idx],
+            [self.ids[i] for i in idx],
+            name=name or f"{self.name}-sub{len(idx)}",
+            block_size=self.block_size,
+            max_batch=self.max_batch,
+            meta=dict(self.meta),
+        )
+
+    def replace(self, **changes: Any) -> Instance:
+        """A validated copy with some fields changed (e.g. ``memory_budget``)."""
+        data = {
+            "memory_budget": self.memory_budget,
+            "prompt_len": self.prompt_len,
+            "output_len": self.output_len,
+            "arrival": self.arrival,
+            "ids": list(self.ids),
+            "name": self.name,
+            "block_size": self.block_size,
+            "max_batch": self.max_batch,
+            "meta": dict(self.meta),
+        }
+        data.update(changes)
+        return Instance.create(**data)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON form of FORMATS.md (extra ``meta`` keys kept)."""
+        requests = []
+        for i in range(self.n):
+            r: dict[str, Any] = {"id": self.ids[i], "prompt": int(self.prompt_len[i]), "output": int(self.output_len[i])}
+            if self.arrival[i]:
+                r["arrival"] = int(self.arrival[i])
+            requests.append(r)
+        out: dict[str, Any] = {
+            "name": self.name,
+            "memory": self.memory_budget,
+            "block_size": self.block_size,
+            "max_batch": self.max_batch,
+        }
+        extra = dict(self.meta)
+        out.update({k: v for k, v in extra.items() if k not in out and k != "requests"})
+        out["requests"] = requests
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the JSON form atomically (a crash leaves the old file or the new one, never half)."""
+        write_json_atomic(path, self.to_dict(), compact_requests=True)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any, compact_requests: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compact_requests and isinstance(data, dict) and "requests" in data:
+        head = {k: v for k, v in data.items() if k != "requests"}
+        body = json.dumps(head, indent=2)[:-2]
+        reqs = ",\n".join("    " + json.dumps(r) for r in data["requests"])
+        text = body + (",\n" if head else "\n") + '  "requests": [\n' + reqs + "\n  ]\n}\n"
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------- readers
+def _int_field(src: str, where: str, key: str, value: Any, low: int) -> int:
+    # bool is an int in Python; a JSON true is not a length.
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+            value = int(value)
+        else:
+            raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {json.dumps(value)})")
+    if value < low:
+        kind = "positive" if low == 1 else "non-negative"
+        raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {value})")
+    return int(value)
+
+
+def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
+    """Validate a parsed JSON document (FORMATS.md) and build the instance."""
+    src = source
+    if not isinstance(data, dict):
+        raise InstanceError(f"{src}: the top level must be a JSON object")
+    if "memory" not in data:
+        raise InstanceError(f"{src}: missing field 'memory'")
+    memory = _int_field(src, "instance", "memory", data["memory"], 1)
+    block_size = 1 if data.get("block_size") is None else _int_field(src, "instance", "block_size", data["block_size"], 1)
+    max_batch = None if data.get("max_batch") is None else _int_field(src, "instance", "max_batch", data["max_batch"], 1)
+    name = data.get("name", Path(source).stem if source != "<memory>" else "instance")
+    if not isinstance(name, str):
+        raise InstanceError(f"{src}: 'name' must be a string")
+    if "requests" not in data:
+        raise InstanceError(f"{src}: missing field 'requests'")
+    reqs = data["requests"]
+    if not isinstance(reqs, list):
+        raise InstanceError(f"{src}: 'requests' must be a list")
+    if not reqs:
+        raise InstanceError(f"{src}: the request list is empty")
+    ids: list[str] = []
+    s: list[int] = []
+    o: list[int] = []
+    a: list[int] = []
+    for pos, r in enumerate(reqs):
+        if not isinstance(r, dict):
+            raise InstanceError(f"{src}: request #{pos}: must be a JSON object")
+        rid = r.get("id")
+        if rid is None:
+            raise InstanceError(f"{src}: request #{pos}: missing field 'id'")
+        if not isinstance(rid, str):
+            raise InstanceError(f"{src}: request #{pos}: 'id' must be a string (got {json.dumps(rid)})")
+        where = f"request '{rid}'"
+        for key in ("prompt", "output"):
+            if key not in r:
+                raise InstanceError(f"{src}: {where}: missing field '{key}'")
+        ids.append(rid)
+        s.append(_int_field(src, where, "prompt", r["prompt"], 1))
+        o.append(_int_field(src, where, "output", r["output"], 1))
+        a.append(0 if r.get("arrival") is None else _int_field(src, where, "arrival", r["arrival"], 0))
+    known = {"name", "memory", "block_size", "max_batch", "requests"}
+    meta = {k: v for k, v in data.items() if k not in known}
+    return Instance.create(memory, s, o, a, ids, name=name, block_size=block_size, max_batch=max_batch, meta=meta, source=src)
+
+
+def load_instance(path: str | os.PathLike[str], memory: int | None = None, block_size: int = 1, max_batch: int | None = None) -> Instance:
+    """Read an instance from JSON, or from CSV (``prompt,output[,id,arrival]``) with ``memory`` given."""
+    p = Path(path)
+    src = str(path)
+    if not p.exists():
+        raise InstanceError(f"{src}: no such file")
+    if p.is_dir():
+        raise InstanceError(f"{src}: is a directory, not an instance file")
+    if p.suffix.lower() == ".csv":
+        return load_csv(p, memory, block_size=block_size, max_batch=max_batch)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InstanceError(f"{src}: cannot read: {err}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InstanceError(f"{src}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    inst = instance_from_dict(data, source=src)
+    if memory is not None:
+        inst = inst.replace(memory_budget=memory)
+    return inst
+
+
+def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int = 1, max_batch: int | None = None, name: str | None = None) -> Instance:
+    """Read requests from a CSV with header ``prompt,output`` (optional ``id``, ``arrival``)."""
+    src = str(path)
+    if memory is None:
+        raise InstanceError(f"{src}: a CSV instance needs the memory budget (--memory)")
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            for col in ("prompt", "output"):
+                if col not in header:
+                    raise InstanceError(f"{src}: CSV header must name '{col}' (got {','.join(header) or 'nothing'})")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InstanceError(f"{src}: cannot read CSV: {err}") from None
+    ids, s, o, a = [], [], [], []
+    for line, row in enumerate(rows, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        rid = row.get("id") or f"r{line - 2}"
+        where = f"request '{rid}' (line {line})"
+        vals = []
+        for key, low in (("prompt", 1), ("output", 1), ("arrival", 0)):
+            raw = row.get(key, "")
+            if key == "arrival" and raw == "":
+                vals.append(0)
+                continue
+            try:
+                v = int(raw)
+            except ValueError:
+                try:
+                    fv = float(raw)
+                except ValueError:
+                    raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})") from None
+                if not math.isfinite(fv) or not fv.is_integer():
+                    raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})") from None
+                v = int(fv)
+            if v < low:
+                kind = "positive" if low == 1 else "non-negative"
+                raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {v})")
+            vals.append(v)
+        ids.append(rid)
+        s.append(vals[0])
+        o.append(vals[1])
+        a.append(vals[2])
+    return Instance.create(memory, s, o, a, ids, name=name or Path(src).stem, block_size=block_size, max_batch=max_batch, source=src)
