@@ -9,14 +9,25 @@ only grows, so a candidate ``j`` started in round ``t`` fits for its whole life 
 (a) at the last round ``tau_k = C_k - 1`` of every running request still alive in ``j``'s window,
     ``U(tau_k) + mem_j(tau_k - t + 1) <= M``, and
 (b) at ``j``'s own last round ``e = t + o_j - 1``, ``U(e) + mem_j(o_j) <= M``,
-where ``U`` is the memory of the running requests.  Both are evaluated for many candidates at once
-with suffix sums over the running requests sorted by completion.
+where ``U`` is the memory of the running requests.  Both conditions are upper bounds on the prompt
+length ``s_j`` that depend only on ``t`` and ``o_j`` (:meth:`RunningSet.max_prompt`), which is what
+makes the skipping walk fast: waiting requests are grouped by output length and one bound per group
+screens the whole group.
+
+Speed (whole Azure conversation trace, n = 19,366, M = 65,536; see ``benchmarks/README.md``): the
+running set is updated incrementally (one sorted insertion per start, the memory at every
+checkpoint adjusted in place) instead of being rebuilt, and the skipping walk finds the first
+fitting waiting request through per-output-length groups over a min-tree of prompt lengths instead
+of re-checking every waiting request at every decision round.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import math
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,161 +35,275 @@ import numpy as np
 
 from .instance import Instance, IntArray
 
+log = logging.getLogger("scheduler_milp.engine")
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+# "no bound": far above any memory budget, far below int64 overflow when shifted by a round number
+_NO_BOUND = np.iinfo(np.int64).max // 4
+
 
 class RunningSet:
-    """Requests already started (all in rounds ``<= t``) whose future memory profile is fixed."""
+    """Requests already started whose future memory profile is fixed.
+
+    Kept sorted by completion ``C_k``; for every member the memory ``U(tau_k)`` of the whole set at
+    its last round ``tau_k = C_k - 1`` (its *checkpoint*) and the slack
+    ``g_k = B*floor((M - U(tau_k))/B) - tau_k`` are maintained incrementally, so that condition
+    (a) for a start in round ``t`` reads ``s_j <= g_k + t - 1``.  The state lives in Python lists
+    because a running set holds tens of requests, where per-call numpy overhead would dominate;
+    the vectorised queries (:meth:`usage_at`, :meth:`max_prompt`, :meth:`fits_many`) use numpy
+    copies made on demand.  Requests must be added in non-decreasing start order, and a query about
+    round ``t`` assumes every member started in a round ``<= t`` (the walks and the vLLM simulation
+    add members at the current round and only ask about the current round or later).
+    """
 
     def __init__(self, instance: Instance):
         self.instance = instance
         self.M = instance.memory_budget
         self.B = instance.block_size
+        self._prompt = instance.prompt_len.tolist()
+        self._output = instance.output_len.tolist()
         self._members: dict[int, int] = {}  # request -> start round
-        self._dirty = True
-        self._prepare()
+        self._last_start = -1
+        # parallel lists sorted by completion (ties in insertion order)
+        self._idx: list[int] = []
+        self._comp: list[int] = []
+        self._base: list[int] = []  # s_k - S_k + 1: request k holds ceil_B(base_k + tau) in round tau
+        self._use: list[int] = []  # U(C_k - 1)
+        self._g: list[int] = []  # slack of condition (a)
+        self._arrays: tuple[IntArray, ...] | None = None  # numpy copies for vectorised queries
+        self._pad_table = (-(np.arange(self.B)[:, None] + np.arange(self.B)[None, :])) % self.B
 
     # ------------------------------------------------------------------ membership
     def __len__(self) -> int:
         return len(self._members)
 
+    def members(self) -> dict[int, int]:
+        """``{request: start round}`` of the running requests (do not modify)."""
+        return self._members
+
+    @property
+    def completion(self) -> IntArray:
+        """Completion rounds of the members, ascending."""
+        return np.array(self._comp, dtype=np.int64)
+
+    @property
+    def tau(self) -> IntArray:
+        """Checkpoints: the last round ``C_k - 1`` of every member, ascending."""
+        return np.array(self._comp, dtype=np.int64) - 1
+
+    @property
+    def usage_tau(self) -> IntArray:
+        """Memory ``U(tau_k)`` of all members at each checkpoint (aligned with :attr:`tau`)."""
+        return np.array(self._use, dtype=np.int64)
+
+    def _slack(self, usage: int, tau: int) -> int:
+        b = self.B
+        return ((self.M - usage) // b) * b - tau
+
     def add(self, i: int, start: int) -> None:
-        """Start request ``i`` in round ``start``."""
+        """Start request ``i`` in round ``start`` (not before the last start added)."""
+        if i in self._members:
+            raise ValueError(f"request {i} is already running")
+        if start < self._last_start:
+            raise ValueError(f"starts must be added in non-decreasing order ({start} < {self._last_start})")
+        self._last_start = start
+        b = self.B
+        m = self.M
+        comp = start + self._output[i]
+        base = self._prompt[i] - start + 1
+        cs, use, g, bases = self._comp, self._use, self._g, self._base
+        ins = bisect_right(cs, comp)
+        lo = bisect_left(cs, comp, 0, ins)
+        # i is alive at the checkpoints tau_k = c_k - 1 with start <= tau_k <= comp - 1
+        first = bisect_right(cs, start, 0, ins)
+        tau_i = comp - 1
+        if b == 1:
+            for k in range(first, ins):
+                tau = cs[k] - 1
+                use[k] += base + tau
+                g[k] -= base + tau
+            own = sum(bases[lo:]) + (len(cs) - lo) * tau_i + base + tau_i
+        else:
+            for k in range(first, ins):
+                tau = cs[k] - 1
+                use[k] += -((-(base + tau)) // b) * b
+                g[k] = ((m - use[k]) // b) * b - tau
+            own = sum(-((-(x + tau_i)) // b) * b for x in bases[lo:]) - ((-(base + tau_i)) // b) * b
         self._members[i] = start
-        self._dirty = True
+        self._idx.insert(ins, i)
+        cs.insert(ins, comp)
+        bases.insert(ins, base)
+        use.insert(ins, own)
+        g.insert(ins, self._slack(own, tau_i))
+        self._arrays = None
 
     def remove(self, i: int) -> None:
         """Take request ``i`` out (completed or evicted)."""
-        del self._members[i]
-        self._dirty = True
-
-    def members(self) -> dict[int, int]:
-        """``{request: start round}`` of the running requests."""
-        return self._members
+        start = self._members.pop(i)
+        p = self._idx.index(i)
+        b = self.B
+        cs, use, g = self._comp, self._use, self._g
+        comp, base = cs[p], self._base[p]
+        hi = bisect_right(cs, comp)
+        first = bisect_right(cs, start, 0, hi)
+        for k in range(first, hi):
+            tau = cs[k] - 1
+            use[k] -= -((-(base + tau)) // b) * b
+            g[k] = self._slack(use[k], tau)
+        for lst in (self._idx, cs, self._base, use, g):
+            del lst[p]
+        self._arrays = None
 
     def drop_completed(self, t: int) -> None:
         """Remove every request whose completion ``C_i <= t``."""
-        if not self._members:
+        cs = self._comp
+        if not cs or cs[0] > t:
             return
-        self._ensure()
-        if self.completion.size and self.completion[0] <= t:
-            o = self.instance.output_len
-            for i in [i for i, s in self._members.items() if s + o[i] <= t]:
-                del self._members[i]
-            self._dirty = True
+        k = bisect_right(cs, t)
+        for i in self._idx[:k]:
+            del self._members[i]
+        # the memory at the remaining checkpoints (all > t) never included the completed ones
+        for lst in (self._idx, cs, self._base, self._use, self._g):
+            del lst[:k]
+        self._arrays = None
 
     def next_completion(self) -> int | None:
         """The earliest completion round among the running requests."""
-        self._ensure()
-        return int(self.completion[0]) if self.completion.size else None
+        return self._comp[0] if self._comp else None
 
     # ------------------------------------------------------------------ profile arithmetic
-    def _ensure(self) -> None:
-        if self._dirty:
-            self._prepare()
+    def usage_now(self, tau: int) -> int:
+        """Memory of the running requests in the single round ``tau`` (scalar :meth:`usage_at`)."""
+        cs = self._comp
+        pos = bisect_right(cs, tau)
+        b = self.B
+        if b == 1:
+            return sum(self._base[pos:]) + (len(cs) - pos) * tau
+        return sum(-((-(x + tau)) // b) * b for x in self._base[pos:])
 
-    def _prepare(self) -> None:
-        inst = self.instance
-        idx = np.fromiter(self._members.keys(), dtype=np.int64, count=len(self._members))
-        start = np.fromiter(self._members.values(), dtype=np.int64, count=len(self._members))
-        comp = start + inst.output_len[idx]
-        order = np.argsort(comp, kind="stable")
-        idx, start, comp = idx[order], start[order], comp[order]
-        s = inst.prompt_len[idx]
-        self.completion = comp
-        # In round tau a request holds  base + tau  (+ padding for B > 1), base = s - S + 1.
-        base = s - start + 1
-        r = len(idx)
-        self._suf_base = np.zeros(r + 1, dtype=np.int64)
-        self._suf_cnt = np.zeros(r + 1, dtype=np.int64)
-        if r:
-            self._suf_base[:r] = np.cumsum(base[::-1])[::-1]
-            self._suf_cnt[:r] = np.arange(r, 0, -1)
-        if self.B > 1:
-            phase = base % self.B
-            onehot = np.zeros((r + 1, self.B), dtype=np.int64)
-            onehot[np.arange(r), phase] = 1
-            self._suf_phase = np.cumsum(onehot[::-1], axis=0)[::-1]
-        # checkpoints: the last round of each running request, with the usage there
-        self.tau = comp - 1
-        self._dirty = False
-        self.usage_tau = self.usage_at(self.tau) if r else np.zeros(0, dtype=np.int64)
+    def _numpy(self) -> tuple[IntArray, ...]:
+        """``(completion, suffix sums of base, suffix phase counts, slack, prefix-min slack)``."""
+        if self._arrays is None:
+            comp = np.array(self._comp, dtype=np.int64)
+            base = np.array(self._base, dtype=np.int64)
+            r = comp.size
+            b = self.B
+            suf = np.zeros(r + 1, dtype=np.int64)
+            if r:
+                suf[:r] = np.cumsum(base[::-1])[::-1]
+            if b > 1:
+                onehot = np.zeros((r + 1, b), dtype=np.int64)
+                onehot[np.arange(r), base % b] = 1
+                suf_phase = np.cumsum(onehot[::-1], axis=0)[::-1]
+            else:
+                suf_phase = _EMPTY
+            g = np.array(self._g, dtype=np.int64)
+            gmin = np.minimum.accumulate(g) if r else _EMPTY
+            self._arrays = (comp, suf, suf_phase, g, gmin)
+        return self._arrays
 
     def usage_at(self, tau: IntArray | int) -> IntArray:
         """Memory of the running requests in round(s) ``tau`` (each ``>=`` every start)."""
-        self._ensure()
         tau_arr = np.atleast_1d(np.asarray(tau, dtype=np.int64))
-        # alive in round tau: completion > tau -> suffix from the first such request
-        pos = np.searchsorted(self.completion, tau_arr, side="right")
-        usage = self._suf_base[pos] + self._suf_cnt[pos] * tau_arr
+        if not self._comp:
+            return np.zeros(tau_arr.shape, dtype=np.int64)
+        comp, suf, suf_phase, _, _ = self._numpy()
+        # alive in round tau: completion > tau -> the suffix from the first such request
+        pos = np.searchsorted(comp, tau_arr, side="right")
+        usage = suf[pos] + (comp.size - pos) * tau_arr
         if self.B > 1:
-            b = self.B
-            pad = (-(np.arange(b)[None, :] + tau_arr[:, None])) % b
-            usage = usage + (self._suf_phase[pos] * pad).sum(axis=1)
+            # request k pads (-(base_k + tau)) mod B, a function of its phase base_k mod B
+            usage = usage + (suf_phase[pos] * self._pad_table[tau_arr % self.B]).sum(axis=1)
         return usage
 
     # ------------------------------------------------------------------ the future-peak check
+    def max_prompt(self, out_values: IntArray, t: int) -> IntArray:
+        """Largest prompt length with which a request of each output length fits in round ``t``.
+
+        A request ``(s, o)`` may start in round ``t`` iff ``s <= max_prompt(o, t)``: both
+        conditions of the future-peak check are upper bounds on ``s`` given ``o`` (a negative value
+        means no prompt fits).
+        """
+        o = np.asarray(out_values, dtype=np.int64)
+        b = self.B
+        end = t + o - 1
+        bound = ((self.M - self.usage_at(end)) // b) * b - o  # (b): own last round
+        if self._comp:
+            comp, _, _, g, gmin = self._numpy()
+            # (a): every checkpoint tau_k in [t, end], i.e. t < c_k <= end + 1
+            lo = bisect_right(self._comp, t)
+            if lo:
+                gmin = np.full(comp.size, _NO_BOUND, dtype=np.int64)
+                gmin[lo:] = np.minimum.accumulate(g[lo:])
+            cnt = np.searchsorted(comp, end + 1, side="right")
+            bound_a = gmin[np.maximum(cnt - 1, 0)] + (t - 1)
+            bound = np.where(cnt > lo, np.minimum(bound, bound_a), bound)
+        return bound
+
+    def max_prompt_one(self, out_value: int, t: int) -> int:
+        """Scalar :meth:`max_prompt` for one output length."""
+        b = self.B
+        end = t + out_value - 1
+        bound = ((self.M - self.usage_now(end)) // b) * b - out_value
+        cs = self._comp
+        if cs:
+            lo = bisect_right(cs, t)
+            hi = bisect_right(cs, end + 1)
+            if hi > lo:
+                bound_a = min(self._g[lo:hi]) + t - 1
+                if bound_a < bound:
+                    bound = bound_a
+        return bound
+
     def fits_many(self, cand: IntArray, t: int) -> np.ndarray:
         """Boolean mask: can each candidate start in round ``t`` and never break ``M``?"""
-        self._ensure()
+        cand = np.asarray(cand, dtype=np.int64)
         inst = self.instance
-        b = self.B
-        s = inst.prompt_len[cand]
-        o = inst.output_len[cand]
-        end = t + o - 1
-        peak = ((s + o + b - 1) // b) * b
-        ok = self.usage_at(end) + peak <= self.M  # (b): own last round
-        if self.tau.size:
-            # (a): s_j + (tau_k - t + 1) <= B*floor((M - U_k)/B) for every alive checkpoint;
-            # a prefix minimum over checkpoints sorted by tau gives the bound for each window.
-            h = ((self.M - self.usage_tau) // b) * b - (self.tau - t + 1)
-            prefmin = np.minimum.accumulate(h)
-            cnt = np.searchsorted(self.tau, end, side="right")
-            bound = np.where(cnt > 0, prefmin[np.maximum(cnt - 1, 0)], np.iinfo(np.int64).max)
-            ok &= s <= bound
-        return ok
+        return inst.prompt_len[cand] <= self.max_prompt(inst.output_len[cand], t)
 
     def fits(self, j: int, t: int) -> bool:
-        """Can request ``j`` start in round ``t``?  (One candidate of :meth:`fits_many`.)"""
-        return bool(self.fits_many(np.array([j], dtype=np.int64), t)[0])
+        """Can request ``j`` start in round ``t``?  (Scalar :meth:`fits_many`.)"""
+        return self._prompt[j] <= self.max_prompt_one(self._output[j], t)
 
-    def earliest_start(self, j: int, t: int) -> int:
+    def earliest_start(self, j: int, t: int, stop_at: int | None = None) -> int:
         """Earliest round ``>= t`` in which ``j`` fits, if nothing else starts or stops early.
 
         Jumps from violation to violation: each violated constraint gives a round before which it
         stays violated (a later start only moves ``j``'s window right), so no feasible round is
-        skipped and at most one jump per checkpoint is made.
+        skipped.  With ``stop_at`` the search gives up once it reaches that round and returns a
+        round ``>= stop_at`` (for callers that only need ``min(earliest, stop_at)``).
         """
-        self._ensure()
-        inst = self.instance
         b = self.B
-        s, o = int(inst.prompt_len[j]), int(inst.output_len[j])
-        peak = ((s + o + b - 1) // b) * b
-        while True:
+        s, o = self._prompt[j], self._output[j]
+        cs, g = self._comp, self._g
+        while stop_at is None or t < stop_at:
             end = t + o - 1
             nxt = t
-            if self.tau.size:
-                alive = (self.tau >= t) & (self.tau <= end)
-                tau = self.tau[alive]
-                if tau.size:
-                    cap = ((self.M - self.usage_tau[alive]) // b) * b  # s_j + k <= cap
-                    kmax = cap - s
-                    bad = (tau - t + 1) > kmax
-                    if bad.any():
-                        nxt = max(nxt, int((tau[bad] + 1 - kmax[bad]).max()))
-            if int(self.usage_at(end)[0]) + peak > self.M:
-                # own end inside a segment whose usage is already too high: move the end past
-                # that segment's last round (the next completion after ``end``).
-                pos = int(np.searchsorted(self.completion, end, side="right"))
-                seg_last = int(self.completion[pos]) - 1
-                nxt = max(nxt, seg_last + 1 - o + 1)
+            lo = bisect_right(cs, t)  # checkpoints tau_k >= t
+            hi = bisect_right(cs, end + 1, lo)  # ... and <= end
+            lim = s - t + 1  # violated iff g_k < lim
+            for k in range(lo, hi):
+                if g[k] < lim:
+                    # checkpoint k stays violated until s <= g_k + t' - 1 or it leaves the
+                    # window (t' > tau_k, i.e. t' >= c_k)
+                    need = s - g[k] + 1
+                    if need > cs[k]:
+                        need = cs[k]
+                    if need > nxt:
+                        nxt = need
+            if s + o > ((self.M - self.usage_now(end)) // b) * b:
+                # own end inside a segment whose usage is already too high (usage only grows
+                # within a segment): move the end to the next completion after ``end``
+                pos = bisect_right(cs, end)
+                nxt = max(nxt, cs[pos] - o + 1)
             if nxt == t:
                 return t
             t = nxt
+        return t
 
 
 def natural_rank(ids: tuple[str, ...]) -> IntArray:
     """Rank of each id under natural order (``r2`` before ``r10``), for deterministic tie-breaks."""
-    import re
-
     def key(x: str) -> list[object]:
         return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", x)]
 
@@ -205,6 +330,162 @@ class WalkResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
+class _WaitingByOutput:
+    """Waiting requests grouped by output length, each group in priority order.
+
+    A min-tree over prompt lengths (leaves in group-major, rank-minor order; ``_NO_BOUND`` for a
+    request that is not waiting) answers "first waiting request of group ``g`` in priority order
+    with ``s <= x``" in ``O(log n)``.  Since every member of a group shares the bound
+    :meth:`RunningSet.max_prompt` of its output length, a group holds a fitting request iff its
+    smallest waiting prompt is at most that bound, which one vectorised comparison over the
+    groups decides.
+    """
+
+    def __init__(self, instance: Instance, rank: IntArray):
+        n = instance.n
+        self.prompt_len = instance.prompt_len
+        self.rank = rank
+        self.out_values, group = np.unique(instance.output_len, return_inverse=True)
+        self.group = group.astype(np.int64)
+        order = np.lexsort((rank, self.group))
+        self.req_at: list[int] = order.tolist()  # leaf position -> request
+        self.leaf = np.empty(n, dtype=np.int64)
+        self.leaf[order] = np.arange(n)
+        counts = np.bincount(self.group, minlength=self.out_values.size)
+        self.offset = np.concatenate(([0], np.cumsum(counts))).tolist()
+        size = 1
+        while size < n:
+            size *= 2
+        self.size = size
+        self.tree = [int(_NO_BOUND)] * (2 * size)
+        d = self.out_values.size
+        self.min_s = np.full(d, _NO_BOUND, dtype=np.int64)  # smallest waiting prompt per group
+        self.first_rank = np.full(d, _NO_BOUND, dtype=np.int64)  # best waiting rank per group
+        self.count = 0
+
+    def _set(self, pos: int, value: int) -> None:
+        tree = self.tree
+        node = pos + self.size
+        tree[node] = value
+        node >>= 1
+        while node:
+            a, b = tree[2 * node], tree[2 * node + 1]
+            m = a if a < b else b
+            if tree[node] == m:
+                break
+            tree[node] = m
+            node >>= 1
+
+    def _range_first(self, lo: int, hi: int, x: int) -> int:
+        """Leftmost leaf position in ``[lo, hi)`` with value ``<= x`` (``-1`` if none)."""
+        tree = self.tree
+        size = self.size
+        left, right = lo + size, hi + size
+        left_nodes: list[int] = []
+        right_nodes: list[int] = []
+        while left < right:
+            if left & 1:
+                left_nodes.append(left)
+                left += 1
+            if right & 1:
+                right -= 1
+                right_nodes.append(right)
+            left >>= 1
+            right >>= 1
+        for node in left_nodes + right_nodes[::-1]:
+            if tree[node] <= x:
+                while node < size:
+                    node *= 2
+                    if tree[node] > x:
+                        node += 1
+                return node - size
+        return -1
+
+    def _refresh(self, g: int) -> None:
+        lo, hi = self.offset[g], self.offset[g + 1]
+        p = self._range_first(lo, hi, int(_NO_BOUND) - 1)
+        if p < 0:
+            self.min_s[g] = _NO_BOUND
+            self.first_rank[g] = _NO_BOUND
+            return
+        self.first_rank[g] = self.rank[self.req_at[p]]
+        # smallest value in the group: the root of the canonical cover
+        tree = self.tree
+        left, right = lo + self.size, hi + self.size
+        m = int(_NO_BOUND)
+        while left < right:
+            if left & 1:
+                m = min(m, tree[left])
+                left += 1
+            if right & 1:
+                right -= 1
+                m = min(m, tree[right])
+            left >>= 1
+            right >>= 1
+        self.min_s[g] = m
+
+    def add_many(self, reqs: IntArray) -> None:
+        """Requests that arrived: they wait from now on."""
+        if reqs.size * 8 >= self.size:
+            # many at once (a backlog): rebuild the tree bottom-up in numpy
+            tree = np.asarray(self.tree, dtype=np.int64)
+            tree[self.size + self.leaf[reqs]] = self.prompt_len[reqs]
+            level = self.size
+            while level > 1:
+                half = level // 2
+                tree[half:level] = np.minimum(tree[level : 2 * level : 2], tree[level + 1 : 2 * level : 2])
+                level = half
+            self.tree = tree.tolist()
+            groups = np.unique(self.group[reqs])
+            for g in groups.tolist():
+                self._refresh(g)
+        else:
+            for j in reqs.tolist():
+                g = int(self.group[j])
+                s = int(self.prompt_len[j])
+                self._set(int(self.leaf[j]), s)
+                if s < self.min_s[g]:
+                    self.min_s[g] = s
+                r = int(self.rank[j])
+                if r < self.first_rank[g]:
+                    self.first_rank[g] = r
+        self.count += int(reqs.size)
+
+    def remove(self, j: int) -> None:
+        """Request ``j`` started."""
+        g = int(self.group[j])
+        self._set(int(self.leaf[j]), int(_NO_BOUND))
+        self.count -= 1
+        if self.prompt_len[j] == self.min_s[g] or self.rank[j] == self.first_rank[g]:
+            self._refresh(g)
+
+    def first_fitting(self, groups: IntArray, bounds: IntArray) -> int:
+        """The waiting request of best rank with ``s <= bound`` of its group (groups all hold one)."""
+        if groups.size == 1:
+            g = int(groups[0])
+            return self.req_at[self._range_first(self.offset[g], self.offset[g + 1], int(bounds[0]))]
+        order = np.argsort(self.first_rank[groups], kind="stable")
+        best_rank = int(_NO_BOUND)
+        best = -1
+        for k in order.tolist():
+            g = int(groups[k])
+            if self.first_rank[g] >= best_rank:
+                break  # no later group can hold a better rank
+            p = self._range_first(self.offset[g], self.offset[g + 1], int(bounds[k]))
+            j = self.req_at[p]
+            r = int(self.rank[j])
+            if r < best_rank:
+                best_rank, best = r, j
+        return best
+
+    def head(self) -> int | None:
+        """The waiting request of best rank (``None`` if nobody waits)."""
+        if not self.count:
+            return None
+        g = int(np.argmin(self.first_rank))
+        return self.req_at[self._range_first(self.offset[g], self.offset[g + 1], int(_NO_BOUND) - 1)]
+
+
 def priority_walk(
     instance: Instance,
     priority: IntArray,
@@ -216,34 +497,42 @@ def priority_walk(
 
     At each decision round the arrived, unstarted requests are walked in ``priority`` order (a
     permutation of request indices); a request starts if it fits for its whole life next to
-    everything running (:meth:`RunningSet.fits_many`).  ``blocking=True`` stops at the first one
-    that does not fit (head-of-line blocking); ``blocking=False`` skips it and tries the rest.
+    everything running (:meth:`RunningSet.fits`).  ``blocking=True`` stops at the first one that
+    does not fit (head-of-line blocking); ``blocking=False`` skips it and tries the rest.
 
     Event-driven: decision rounds are completions, arrivals, and the earliest round in which the
     first waiting request would fit (:meth:`RunningSet.earliest_start`).  For the blocking walk this
-    gives exactly the plan of a round-by-round simulation (nothing else can change in between);
-    the skipping walk re-examines the others only at those rounds, unless ``lookahead`` asks for
-    the earliest fitting round of more waiting requests (``-1``: all of them, which reproduces the
-    round-by-round skipping walk exactly at a cost of one search per waiting request per event).
+    gives exactly the plan of a round-by-round simulation (nothing else can change in between).
+    The skipping walk (default ``lookahead=0``) re-examines the other waiting requests only at those
+    rounds: a request behind the head that would fit in a round between two decision rounds waits
+    for the next one.  ``lookahead=k`` also takes the earliest fitting round of the next ``k``
+    waiting requests as decision rounds, and ``-1`` of all of them, which reproduces the
+    round-by-round skipping walk exactly at a cost of one search per waiting request per event.
+
+    Whatever the mode, a request that does not fit at a decision round stays unfit for the rest of
+    that round (memory only grows as others start), so the skipping walk's round is "start the
+    best-ranked fitting request, repeat", found per output-length group (:class:`_WaitingByOutput`).
     """
     inst = instance
     n = inst.n
     prio = np.asarray(priority, dtype=np.int64)
-    if sorted(prio.tolist()) != list(range(n)):
+    if prio.shape != (n,) or not np.array_equal(np.sort(prio), np.arange(n)):
         raise ValueError("priority must be a permutation of the request indices")
     rank = np.empty(n, dtype=np.int64)
     rank[prio] = np.arange(n)
     start_round = np.full(n, -1, dtype=np.int64)
     running = RunningSet(inst)
     cap = inst.max_batch if inst.max_batch is not None else n + 1
+    m_budget = inst.memory_budget
+    b = inst.block_size
 
     arr_order = np.lexsort((rank, inst.arrival))
     arr_times = inst.arrival[arr_order]
     next_arrival = 0  # pointer into arr_order
-    pending: list[int] = []  # min-heap of ranks (blocking) or sorted array use (skip)
-    pending_arr = np.zeros(0, dtype=np.int64)  # ranks, sorted (skip mode)
-    s_of_rank = inst.prompt_len[prio]
-    b = inst.block_size
+    pending: list[int] = []  # blocking: min-heap of waiting ranks
+    waiting = None if blocking else _WaitingByOutput(inst, rank)
+    waiting_by_rank = np.zeros(n, dtype=bool) if lookahead and not blocking else None
+    prio_list = prio.tolist()
 
     t = int(arr_times[0]) if n else 0
     done = 0
@@ -254,20 +543,23 @@ def priority_walk(
             raise TimeoutError("stopped by the caller")
         events += 1
         running.drop_completed(t)
-        # arrivals up to t join the pending set
-        k = int(np.searchsorted(arr_times, t, side="right"))
-        if k > next_arrival:
-            new = rank[arr_order[next_arrival:k]]
+        # arrivals up to t join the waiting set
+        if next_arrival < n and arr_times[next_arrival] <= t:
+            k = int(np.searchsorted(arr_times, t, side="right"))
+            new = arr_order[next_arrival:k]
             next_arrival = k
-            if blocking:
-                for r in new.tolist():
+            if waiting is None:
+                for r in rank[new].tolist():
                     heapq.heappush(pending, r)
             else:
-                pending_arr = np.union1d(pending_arr, new)
-        # the walk
-        if blocking:
+                waiting.add_many(new)
+                if waiting_by_rank is not None:
+                    waiting_by_rank[rank[new]] = True
+        head: int | None
+        lookahead_next: float = math.inf
+        if waiting is None:
             while pending and len(running) < cap:
-                j = int(prio[pending[0]])
+                j = prio_list[pending[0]]
                 checks += 1
                 if not running.fits(j, t):
                     break
@@ -275,57 +567,64 @@ def priority_walk(
                 running.add(j, t)
                 start_round[j] = t
                 done += 1
-            head = int(prio[pending[0]]) if pending else None
+            head = prio_list[pending[0]] if pending else None
         else:
-            head = None
-            lookahead_next = math.inf
-            if pending_arr.size and len(running) < cap:
-                free = inst.memory_budget - int(running.usage_at(t)[0]) if len(running) else inst.memory_budget
-                thr = (free // b) * b - 1  # mem_j(1) <= free  <=>  s_j <= B*floor(free/B) - 1
-                cand_pos = np.flatnonzero(s_of_rank[pending_arr] <= thr)
-                started_pos: list[int] = []
-                while cand_pos.size and len(running) < cap:
-                    cand = prio[pending_arr[cand_pos]]
-                    checks += cand.size
-                    ok = np.flatnonzero(running.fits_many(cand, t))
-                    if not ok.size:
+            if waiting.count and len(running) < cap:
+                # necessary: mem_j(1) <= free now  <=>  s_j <= B*floor(free/B) - 1
+                thr = ((m_budget - running.usage_now(t)) // b) * b - 1
+                groups = np.flatnonzero(waiting.min_s <= thr)
+                # a group that does not fit keeps not fitting in this round (memory only grows
+                # as others start), so after each start only the groups that fitted are re-checked
+                while groups.size and len(running) < cap:
+                    checks += int(groups.size)
+                    if groups.size <= 8:
+                        bounds = np.array(
+                            [running.max_prompt_one(o, t) for o in waiting.out_values[groups].tolist()],
+                            dtype=np.int64,
+                        )
+                    else:
+                        bounds = running.max_prompt(waiting.out_values[groups], t)
+                    ok = waiting.min_s[groups] <= bounds
+                    groups, bounds = groups[ok], bounds[ok]
+                    if not groups.size:
                         break
-                    p = int(cand_pos[ok[0]])
-                    j = int(prio[pending_arr[p]])
+                    j = waiting.first_fitting(groups, bounds)
+                    waiting.remove(j)
+                    if waiting_by_rank is not None:
+                        waiting_by_rank[rank[j]] = False
                     running.add(j, t)
                     start_round[j] = t
                     done += 1
-                    started_pos.append(p)
-                    # earlier candidates stay infeasible (memory only grew); re-check the rest
-                    cand_pos = cand_pos[ok[0] + 1 :]
-                if started_pos:
-                    pending_arr = np.delete(pending_arr, started_pos)
-            if pending_arr.size:
-                head = int(prio[pending_arr[0]])
-                if lookahead and len(running) < cap:
-                    # earliest fitting round of further waiting requests: the next decision round
-                    extra = pending_arr[1:] if lookahead < 0 else pending_arr[1 : 1 + lookahead]
-                    horizon = running.next_completion()
-                    for r in extra.tolist():
-                        e = running.earliest_start(int(prio[r]), t + 1)
-                        if horizon is None or e < horizon:
-                            horizon = e
-                    if horizon is not None:
-                        lookahead_next = horizon
+                    thr = ((m_budget - running.usage_now(t)) // b) * b - 1
+                    groups = groups[waiting.min_s[groups] <= thr]
+            head = waiting.head()
+            if head is not None and waiting_by_rank is not None and len(running) < cap:
+                # earliest fitting round of further waiting requests: a decision round too
+                extra = np.flatnonzero(waiting_by_rank)[1:]
+                if lookahead > 0:
+                    extra = extra[:lookahead]
+                horizon = running.next_completion()
+                for r in extra.tolist():
+                    e = running.earliest_start(prio_list[r], t + 1, stop_at=horizon)
+                    if horizon is None or e < horizon:
+                        horizon = e
+                if horizon is not None:
+                    lookahead_next = horizon
         if done == n:
             break
         # next decision round
-        nxt = math.inf
+        nxt: float = math.inf
         c = running.next_completion()
         if c is not None:
             nxt = c
         if next_arrival < n:
             nxt = min(nxt, int(arr_times[next_arrival]))
+        nxt = min(nxt, lookahead_next)
         if head is not None and len(running) < cap:
-            nxt = min(nxt, running.earliest_start(head, t + 1))
-        if not blocking:
-            nxt = min(nxt, lookahead_next)
+            stop = None if not math.isfinite(nxt) else int(nxt)
+            nxt = min(nxt, running.earliest_start(head, t + 1, stop_at=stop))
         if not math.isfinite(nxt):
             raise RuntimeError("priority walk stalled: nothing running, nothing arriving")
         t = int(nxt)
+    log.debug("priority walk: n=%d events=%d checks=%d", n, events, checks)
     return WalkResult(start_round=start_round, events=events, checks=checks)

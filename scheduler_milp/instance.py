@@ -26,6 +26,11 @@ class InstanceError(ValueError):
     """Bad instance input; ``str(err)`` is a single human-readable line."""
 
 
+#: Largest accepted length, arrival or budget: far above any real trace, and small enough that
+#: sums and products of a few such values (volumes, horizons) cannot overflow int64.
+MAX_VALUE = 2**40
+
+
 def _frozen(values: Iterable[int]) -> IntArray:
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.int64)
     arr = arr.copy()
@@ -73,11 +78,15 @@ class Instance:
             arrival = np.zeros(n, dtype=np.int64)
         if ids is None:
             ids = [f"r{i}" for i in range(n)]
+        try:
+            arrays = [_frozen(prompt_len), _frozen(output_len), _frozen(arrival)]
+        except (OverflowError, ValueError, TypeError) as err:
+            raise InstanceError(f"{source}: request lengths and arrivals must be integers up to {MAX_VALUE} ({err})") from None
         inst = cls(
             memory_budget=int(memory_budget),
-            prompt_len=_frozen(prompt_len),
-            output_len=_frozen(output_len),
-            arrival=_frozen(arrival),
+            prompt_len=arrays[0],
+            output_len=arrays[1],
+            arrival=arrays[2],
             ids=tuple(str(x) for x in ids),
             name=str(name),
             block_size=int(block_size),
@@ -102,12 +111,18 @@ class Instance:
             raise InstanceError(f"{src}: block_size must be a positive integer (got {self.block_size})")
         if self.max_batch is not None and self.max_batch < 1:
             raise InstanceError(f"{src}: max_batch must be a positive integer or null (got {self.max_batch})")
+        if self.memory_budget > MAX_VALUE:
+            raise InstanceError(f"{src}: memory is too large (got {self.memory_budget}, at most {MAX_VALUE})")
         for what, arr, low in (("prompt", self.prompt_len, 1), ("output", self.output_len, 1), ("arrival", self.arrival, 0)):
             bad = np.flatnonzero(arr < low)
             if bad.size:
                 i = int(bad[0])
                 kind = "a positive" if low == 1 else "a non-negative"
                 raise InstanceError(f"{src}: request '{self.ids[i]}': {what} must be {kind} integer (got {int(arr[i])})")
+            bad = np.flatnonzero(arr > MAX_VALUE)
+            if bad.size:
+                i = int(bad[0])
+                raise InstanceError(f"{src}: request '{self.ids[i]}': {what} is too large (got {int(arr[i])}, at most {MAX_VALUE})")
         seen: set[str] = set()
         for rid in self.ids:
             if rid in seen:
@@ -174,11 +189,12 @@ class Instance:
             block_size=self.block_size,
             max_batch=self.max_batch,
             meta=dict(self.meta),
+            source=self.source,
         )
 
     def replace(self, **changes: Any) -> Instance:
         """A validated copy with some fields changed (e.g. ``memory_budget``)."""
-        data = {
+        data: dict[str, Any] = {
             "memory_budget": self.memory_budget,
             "prompt_len": self.prompt_len,
             "output_len": self.output_len,
@@ -188,6 +204,8 @@ class Instance:
             "block_size": self.block_size,
             "max_batch": self.max_batch,
             "meta": dict(self.meta),
+            # keep the file name so that errors in the changed copy still name the file
+            "source": self.source,
         }
         data.update(changes)
         return Instance.create(**data)
@@ -230,6 +248,8 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, compact_requests:
         text = json.dumps(data, indent=2) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would have
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()
@@ -239,6 +259,16 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, compact_requests:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permission bits for ``path``: those of the file it replaces, else 0666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 # ---------------------------------------------------------------------- readers
@@ -252,6 +282,8 @@ def _int_field(src: str, where: str, key: str, value: Any, low: int) -> int:
     if value < low:
         kind = "positive" if low == 1 else "non-negative"
         raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {value})")
+    if value > MAX_VALUE:
+        raise InstanceError(f"{src}: {where}: '{key}' is too large (got {value}, at most {MAX_VALUE})")
     return int(value)
 
 
@@ -330,7 +362,8 @@ def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int =
     if memory is None:
         raise InstanceError(f"{src}: a CSV instance needs the memory budget (--memory)")
     try:
-        with open(path, newline="") as fh:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark before the header
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
             for col in ("prompt", "output"):
@@ -340,10 +373,13 @@ def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int =
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InstanceError(f"{src}: cannot read CSV: {err}") from None
     ids, s, o, a = [], [], [], []
-    for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        rid = row.get("id") or f"r{line - 2}"
+    for line, raw_row in enumerate(rows, start=2):
+        rid = (raw_row.get("id") or "").strip() or f"r{line - 2}"
         where = f"request '{rid}' (line {line})"
+        # DictReader files surplus cells under the key None (as a list)
+        if raw_row.get(None):
+            raise InstanceError(f"{src}: {where}: the row has more cells than the header has columns")
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw_row.items() if isinstance(v, str | None)}
         vals = []
         for key, low in (("prompt", 1), ("output", 1), ("arrival", 0)):
             raw = row.get(key, "")
@@ -363,6 +399,8 @@ def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int =
             if v < low:
                 kind = "positive" if low == 1 else "non-negative"
                 raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {v})")
+            if v > MAX_VALUE:
+                raise InstanceError(f"{src}: {where}: '{key}' is too large (got {v}, at most {MAX_VALUE})")
             vals.append(v)
         ids.append(rid)
         s.append(vals[0])

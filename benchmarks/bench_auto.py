@@ -1,0 +1,122 @@
+"""Certified gap of ``auto`` on real mixed backlogs (issue 6): which plan and which bound won, gap over time.
+
+Default run (about 6 minutes plus start-up on 2 cores)::
+
+    python benchmarks/bench_auto.py                      # 1,000 requests (700 conv + 300 arXiv, seed 0), M = 16,384 / 65,536 / 262,144, 120 s each
+    python benchmarks/bench_auto.py --full --only-full   # the whole Azure conversation backlog at M = 65,536, 600 s
+
+Writes one JSON record per run to ``--out`` (default ``benchmarks/results/auto.jsonl``, appended)
+and prints a markdown table.  Wall-clock numbers depend on the machine's load: quote medians of
+several runs when comparing speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from scheduler_milp.instance import Instance
+from scheduler_milp.registry import solve
+from scheduler_milp.result import SolveOptions
+from scheduler_milp.traces import sample_backlog
+
+CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
+
+
+def gap_at(history: list[dict[str, Any]], seconds: float) -> float | None:
+    """The certified gap the run held after ``seconds`` (last history entry not later than that)."""
+    held = None
+    for h in history:
+        if h["seconds"] <= seconds and h["gap"] is not None:
+            held = h["gap"]
+    return held
+
+
+def run(instance: Instance, label: str, time_limit: float, seed: int) -> dict[str, Any]:
+    """Run ``auto`` once and summarise it."""
+    t0 = time.perf_counter()
+    res = solve(instance, "auto", SolveOptions(time_limit=time_limit, seed=seed))
+    wall = time.perf_counter() - t0
+    hist = res.stats["history"]
+    return {
+        "label": label,
+        "instance": instance.name,
+        "n": instance.n,
+        "memory": instance.memory_budget,
+        "time_limit": time_limit,
+        "wall_seconds": round(wall, 2),
+        "objective": res.objective,
+        "lower_bound": res.lower_bound,
+        "gap": res.gap,
+        "status": res.status.value,
+        "plan_source": res.stats["plan_source"],
+        "bound_source": res.stats["bound_source"],
+        "phase_seconds": res.stats.get("phase_seconds"),
+        "skipped": res.stats.get("skipped"),
+        "errors": res.stats.get("errors"),
+        "gap_over_time": {str(c): gap_at(hist, c) for c in CHECKPOINTS if c <= time_limit},
+        "history": hist,
+        "machine": platform.node(),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of the runs."""
+    cps = sorted({int(c) for r in rows for c in r["gap_over_time"]})
+    head = "| instance | n | M | limit s | wall s | objective | bound | gap | plan won | bound won | " + " | ".join(f"gap@{c}s" for c in cps) + " |"
+    sep = "|" + "---|" * (10 + len(cps))
+    lines = [head, sep]
+    for r in rows:
+        g = r["gap_over_time"]
+        cells = [f"{100 * g[str(c)]:.2f}%" if g.get(str(c)) is not None else "-" for c in cps]
+        lines.append(
+            f"| {r['instance']} | {r['n']} | {r['memory']} | {r['time_limit']:.0f} | {r['wall_seconds']:.1f} | "
+            f"{r['objective']} | {r['lower_bound']} | {100 * r['gap']:.2f}% | {r['plan_source']} | {r['bound_source']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse arguments, run the grid, print the table."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=1000, help="requests per mixed backlog")
+    p.add_argument("--memories", type=int, nargs="+", default=[16384, 65536, 262144])
+    p.add_argument("--time-limit", type=float, default=120.0)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (and auto's seed)")
+    p.add_argument("--full", action="store_true", help="also run the whole Azure conversation backlog")
+    p.add_argument("--only-full", action="store_true", help="run only the whole backlog")
+    p.add_argument("--full-memory", type=int, default=65536)
+    p.add_argument("--full-time-limit", type=float, default=600.0)
+    p.add_argument("--out", default="benchmarks/results/auto.jsonl")
+    p.add_argument("-v", "--verbose", action="store_true", help="auto's progress lines to stderr")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    jobs: list[tuple[Instance, str, float]] = []
+    if not args.only_full:
+        for m in args.memories:
+            inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, args.n, args.seed, memory=m, name=f"mix{args.n}-M{m}")
+            jobs.append((inst, "mixed", args.time_limit))
+    if args.full or args.only_full:
+        inst = sample_backlog({"conv": 1.0}, None, args.seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")
+        jobs.append((inst, "whole-conv", args.full_time_limit))
+    for inst, label, limit in jobs:
+        row = run(inst, label, limit, args.seed)
+        rows.append(row)
+        with out.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{inst.name}: gap {100 * row['gap']:.2f}% ({row['plan_source']} / {row['bound_source']}) in {row['wall_seconds']:.1f}s", flush=True)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

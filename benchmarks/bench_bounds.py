@@ -1,0 +1,77 @@
+"""Which lower bound is tightest on trace backlogs, and the certified gap of the best fast plan.
+
+Workloads: mixed backlogs of 1,000 requests (700 Azure conversations + 300 arXiv summarizations,
+``sample_backlog``) at M = 16,384, 65,536 and 262,144, and the whole Azure conversation trace at
+M = 65,536.  For each: the best plan of ``fcfs``, ``sf``, ``mcsf``, ``svf``, ``size`` and every
+bound's value, time and the plan's gap against it.  Prints a markdown table.
+
+    python benchmarks/bench_bounds.py [--lagrange-time 60] [--skip-whole] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+
+from scheduler_milp.bounds import busy_time_bound, lagrangian, volume_bound
+from scheduler_milp.instance import Instance
+from scheduler_milp.registry import solve
+from scheduler_milp.result import gap
+from scheduler_milp.traces import sample_backlog
+
+PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
+
+
+def workloads(seed: int, whole: bool) -> list[tuple[str, Callable[[], Instance]]]:
+    """(label, builder) for every benchmark workload."""
+    out: list[tuple[str, Callable[[], Instance]]] = []
+    for m in (16_384, 65_536, 262_144):
+        out.append((f"mixed-1000 M={m}", partial(sample_backlog, "conv=0.7,arxiv=0.3", 1000, seed=seed, memory=m)))
+    if whole:
+        out.append(("conv-all M=65536", partial(sample_backlog, "conv", None, seed=seed, memory=65_536)))
+    return out
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lagrange-time", type=float, default=60.0, help="seconds for the Lagrangian ascent")
+    ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument("--skip-whole", action="store_true", help="skip the 19,366-request trace")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = []
+    for label, build in workloads(args.seed, not args.skip_whole):
+        inst = build()
+        t0 = time.perf_counter()
+        plans = {name: solve(inst, name).plan for name in PLANS}
+        plan_secs = time.perf_counter() - t0
+        best_name = min(plans, key=lambda k: plans[k].total_latency)  # type: ignore[union-attr]
+        best = plans[best_name]
+        assert best is not None
+        ub = best.total_latency
+        bounds: list[tuple[str, int, float, str]] = []
+        bounds.append(("sum_output", inst.trivial_lower_bound(), 0.0, ""))
+        for name, fn in (("volume", volume_bound), ("busy-time", busy_time_bound)):
+            t = time.perf_counter()
+            value = fn(inst)
+            bounds.append((name, value, time.perf_counter() - t, ""))
+        lag = lagrangian(inst, ub=ub, plan=best, iterations=args.iterations, time_limit=args.lagrange_time)
+        bounds.append(("lagrange", lag.bound, lag.seconds, f"{lag.iterations} it, H={lag.horizon}, w={lag.bucket_width}"))
+        for name, value, secs, note in bounds:
+            g = gap(ub, value)
+            rows.append((label, inst.n, best_name, ub, f"{plan_secs:.1f}", name, value, f"{secs:.2f}", f"{100 * (g or 0):.2f}%", note))
+            print(" | ".join(str(x) for x in rows[-1]), flush=True)
+    print()
+    print("| workload | n | best plan | objective | plans s | bound | value | bound s | gap | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(x) for x in row) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""``auto``: the portfolio that returns the best plan, the best proven bound and their certified gap.
+
+Within ``options.time_limit`` seconds (default :data:`DEFAULT_TIME_LIMIT`; model building counts)
+it runs, in this order, each phase capped by its share of the time *still left* when it starts:
+
+1. **fast plans** (no cap; sub-second to a few seconds): ``heuristics.best_fast_plan`` when that
+   module offers it, else every fast baseline of the registry (``fcfs``, ``fcfs-skip``, ``sf``,
+   ``size``, ``mcsf``, ``svf``) and ``sorted-f`` when registered;
+2. **quick bounds**: ``sum o_i`` and the volume bound (:mod:`scheduler_milp.bounds`);
+3. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
+   with the best plan, 60% of the time left; on small instances this usually proves optimality;
+4. **local search** ``ls`` when registered, warm-started, 25% of the time left;
+5. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
+   bound and initial prices), 45% of the time left;
+6. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
+7. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left.
+
+It stops as soon as the bound meets the objective (then the status is ``optimal``, derived by
+:class:`~scheduler_milp.result.SolveResult`).  A phase whose method is missing, declines the
+instance or fails is skipped and noted in ``stats["skipped"]`` / ``stats["errors"]``; the portfolio
+always returns the best valid plan found.  Every improvement of the plan or the bound is logged to
+``scheduler_milp.auto`` (elapsed, best objective, best bound, gap) and kept in ``stats["history"]``;
+``stats["plan_source"]`` and ``stats["bound_source"]`` name the winners.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .instance import Instance
+from .plan import Plan
+from .result import SolveOptions, SolveResult, StopReason, gap
+
+log = logging.getLogger("scheduler_milp.auto")
+
+#: Seconds used when the caller gives no time limit.
+DEFAULT_TIME_LIMIT = 60.0
+#: Fast plan methods used when ``heuristics.best_fast_plan`` is not available.
+FAST_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "sorted-f")
+
+DEFAULTS: dict[str, Any] = {
+    "exact_max_n": 30,  # run an exact model when n is at most this
+    "exact_share": 0.6,
+    "ls_share": 0.25,
+    "lagrange_share": 0.45,
+    "lp_share": 0.3,
+    "reserve": 0.5,  # seconds kept back for building the result and validation
+}
+
+
+class _Portfolio:
+    """Best plan and best bound so far, with the history of their improvements."""
+
+    def __init__(self, instance: Instance, started: float, deadline: float):
+        self.instance = instance
+        self.started = started
+        self.deadline = deadline
+        self.plan: Plan | None = None
+        self.plan_source = ""
+        self.bound = instance.trivial_lower_bound()
+        self.bound_source = "sum_output"
+        self.history: list[dict[str, Any]] = []
+        self.phases: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self._note("sum_output")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    @property
+    def objective(self) -> int | None:
+        return None if self.plan is None else int(self.plan.total_latency)
+
+    @property
+    def gap(self) -> float | None:
+        return gap(self.objective, self.bound)
+
+    def closed(self) -> bool:
+        return self.plan is not None and self.bound >= self.plan.total_latency
+
+    def offer_plan(self, plan: Plan | None, source: str) -> None:
+        if plan is None:
+            return
+        if self.plan is None or plan.total_latency < self.plan.total_latency:
+            self.plan, self.plan_source = plan, source
+            self._note(source)
+
+    def offer_bound(self, value: int | None, source: str) -> None:
+        if value is not None and value > self.bound:
+            self.bound, self.bound_source = int(value), source
+            self._note(source)
+
+    def _note(self, source: str) -> None:
+        g = self.gap
+        entry = {
+            "seconds": round(self.elapsed(), 3),
+            "objective": self.objective,
+            "lower_bound": self.bound,
+            "gap": g,
+            "source": source,
+        }
+        self.history.append(entry)
+        log.info(
+            "auto: %7.2fs  best %s  bound %d  gap %s  (%s)",
+            entry["seconds"],
+            "-" if self.objective is None else self.objective,
+            self.bound,
+            "-" if g is None else f"{100 * g:.3f}%",
+            source,
+        )
+
+
+def _registered(name: str) -> bool:
+    from .registry import METHODS
+
+    return name in METHODS
+
+
+def _fits_size(name: str, n: int) -> bool:
+    from .registry import METHODS
+
+    spec = METHODS.get(name)
+    return spec is not None and (spec.max_n is None or n <= spec.max_n)
+
+
+def solve_auto(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``auto``: fast plans, bounds, exact model (tiny), ``ls``, Lagrangian, LP, ``lns``; best of all.
+
+    ``--param`` keys: those of :data:`DEFAULTS` (phase shares, ``exact_max_n``).  The time limit
+    (default :data:`DEFAULT_TIME_LIMIT` seconds) covers everything, model building included.
+    """
+    from .registry import solve
+
+    options = options or SolveOptions()
+    prm = dict(DEFAULTS)
+    prm.update({k: v for k, v in options.params.items() if k in DEFAULTS})
+    limit = DEFAULT_TIME_LIMIT if options.time_limit is None else float(options.time_limit)
+    started = time.perf_counter()
+    deadline = started + limit - float(prm["reserve"]) * min(1.0, limit / 10)
+    port = _Portfolio(instance, started, deadline)
+    n = instance.n
+
+    def run_phase(name: str, fn: Callable[[], None]) -> None:
+        if port.closed():
+            return
+        if port.left() <= 0.05:
+            port.skipped[name] = "no time left"
+            return
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except ValueError as err:  # the registry's convention for "declines this instance" (too large, ...)
+            port.skipped[name] = str(err)
+            log.info("auto: phase %s declined: %s", name, err)
+        except Exception as err:  # a failing method must not sink the portfolio; noted in stats
+            port.errors[name] = f"{type(err).__name__}: {err}"
+            log.warning("auto: phase %s failed: %s", name, port.errors[name])
+        port.phases[name] = round(port.phases.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+    def sub_options(seconds: float, warm: bool = True) -> SolveOptions:
+        return SolveOptions(
+            time_limit=max(0.05, seconds),
+            seed=options.seed,
+            threads=options.threads,
+            solver=options.solver,
+            warm_start=port.plan if warm else None,
+            iteration_limit=None,
+            params={},
+            verbose=options.verbose,
+        )
+
+    # 1. fast plans -------------------------------------------------------------------------------
+    def fast() -> None:
+        try:
+            from .heuristics import best_fast_plan  # type: ignore[attr-defined]
+        except ImportError:
+            best_fast_plan = None
+        if best_fast_plan is not None:
+            name, plan = best_fast_plan(instance)
+            port.offer_plan(plan, name)
+            return
+        for name in FAST_METHODS:
+            if _registered(name) and port.left() > 0.05:
+                port.offer_plan(solve(instance, name, sub_options(port.left(), warm=False)).plan, name)
+
+    run_phase("fast", fast)
+
+    # 2. quick bounds -----------------------------------------------------------------------------
+    def quick_bounds() -> None:
+        from .bounds import volume_bound
+
+        port.offer_bound(volume_bound(instance), "volume")
+
+    run_phase("volume", quick_bounds)
+
+    # 3. exact model for tiny instances -------------------------------------------------------------
+    def exact() -> None:
+        name = next((m for m in ("cpsat", "dp", "milp") if _fits_size(m, n)), None)
+        if name is None:
+            port.skipped["exact"] = "no exact method accepts this size"
+            return
+        res = solve(instance, name, sub_options(port.left() * float(prm["exact_share"])))
+        port.offer_plan(res.plan, name)
+        if res.lower_bound is not None and res.stats.get("bound_source") != "sum_output":
+            port.offer_bound(res.lower_bound, name)
+
+    if n <= int(prm["exact_max_n"]):
+        run_phase("exact", exact)
+
+    # 4. local search -------------------------------------------------------------------------------
+    def local_search() -> None:
+        res = solve(instance, "ls", sub_options(port.left() * float(prm["ls_share"])))
+        port.offer_plan(res.plan, "ls")
+
+    if _registered("ls"):
+        run_phase("ls", local_search)
+    else:
+        port.skipped["ls"] = "not registered"
+
+    # 5. Lagrangian bound ---------------------------------------------------------------------------
+    def lagrange() -> None:
+        from .bounds import lagrangian
+
+        assert port.plan is not None
+        res = lagrangian(
+            instance,
+            ub=port.plan.total_latency,
+            iterations=10_000,
+            time_limit=port.left() * float(prm["lagrange_share"]),
+            plan=port.plan,
+        )
+        port.offer_bound(res.bound, "lagrange")
+
+    if port.plan is not None:
+        run_phase("lagrange", lagrange)
+
+    # 6. LP bound -----------------------------------------------------------------------------------
+    def lp() -> None:
+        res = solve(instance, "lp", sub_options(port.left() * float(prm["lp_share"])))
+        port.offer_plan(res.plan, "lp")
+        if res.stats.get("bound_source") != "sum_output":
+            port.offer_bound(res.lower_bound, "lp")
+
+    if _fits_size("lp", n):
+        run_phase("lp", lp)
+    else:
+        port.skipped["lp"] = "not registered or instance beyond its size limit"
+
+    # 7. large-neighbourhood search with the time left ----------------------------------------------
+    def lns() -> None:
+        res = solve(instance, "lns", sub_options(port.left()))
+        port.offer_plan(res.plan, "lns")
+        if res.stats.get("bound_source") == "lns-whole-window":
+            port.offer_bound(res.lower_bound, "lns")
+
+    run_phase("lns", lns)
+
+    if port.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
+        from .baselines import solve_svf
+
+        port.offer_plan(solve_svf(instance).plan, "svf")
+    elapsed = port.elapsed()
+    stop = StopReason.COMPLETED if port.closed() or port.left() > 0.05 else StopReason.TIME_LIMIT
+    stats: dict[str, Any] = {
+        "plan_source": port.plan_source,
+        "bound_source": port.bound_source,
+        "history": port.history,
+        "phase_seconds": port.phases,
+        "time_limit": limit,
+    }
+    if port.skipped:
+        stats["skipped"] = port.skipped
+    if port.errors:
+        stats["errors"] = port.errors
+    result = SolveResult(
+        "auto",
+        instance,
+        port.plan,
+        lower_bound=port.bound,
+        stop_reason=stop,
+        build_seconds=0.0,
+        solve_seconds=elapsed,
+        stats=stats,
+    )
+    if math.isfinite(elapsed):
+        log.info("auto: done in %.2fs, objective %s, bound %d", elapsed, port.objective, port.bound)
+    return result

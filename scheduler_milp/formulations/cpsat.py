@@ -1,0 +1,240 @@
+"""``cpsat``: the time-indexed model in OR-Tools CP-SAT.
+
+Same columns and rows as ``milp`` (:mod:`.timeindexed`): one Boolean per (request, start) inside the
+per-request window, exactly one per request, one linear memory row per round that can bind, batch
+rows for ``max_batch``.  On top of it (each switchable through ``options.params`` for the
+benchmark's ablation table, docs/exact.md):
+
+* ``symmetry`` (default True): ``S_i <= S_j`` for consecutive requests with identical
+  ``(s, o, a)`` (MODEL.md: they are interchangeable);
+* ``cumulative`` (default 2): a redundant cumulative constraint over a staircase *under* each
+  request's memory profile, cut into that many pieces (piece ``p`` covers rounds ``k_p..k_{p+1}-1``
+  of the request with demand ``mem_i(k_p)``, which never exceeds its true memory there); CP-SAT's
+  interval reasoning (time-tabling, energy) propagates it far better than the Boolean rows alone.
+  ``0`` switches it off;
+* a complete hint: the best baseline plan (or ``options.warm_start``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from ..exact import finish, prepare
+from ..instance import Instance
+from ..result import SolveOptions, SolveResult
+from .timeindexed import TimeIndexed, energy_lower_bound
+
+log = logging.getLogger("scheduler_milp.cpsat")
+
+
+def piece_starts(output_len: int, pieces: int) -> list[int]:
+    """Round indices ``k`` (1-based) where the staircase pieces of a request of this length begin."""
+    pieces = max(1, min(pieces, output_len))
+    return sorted({1 + (output_len * p) // pieces for p in range(pieces)})
+
+
+def build_cpsat(
+    model: TimeIndexed, symmetry: bool = True, cumulative: int = 0, count_cuts: bool = True, energy_bound: bool = True
+) -> tuple[Any, list[Any], list[Any]]:
+    """The CP-SAT model; returns ``(cp_model, column Booleans, start variables)``."""
+    from ortools.sat.python import cp_model
+
+    inst = model.instance
+    n = inst.n
+    cp = cp_model.CpModel()
+    xs = [cp.new_bool_var(f"x{j}") for j in range(model.n_cols)]
+    off = model.col_offset.tolist()
+    starts_of_col = model.col_start.tolist()
+    start_vars = []
+    for i in range(n):
+        cols = xs[off[i] : off[i + 1]]
+        cp.add_exactly_one(cols)
+        s_i = cp.new_int_var(int(inst.arrival[i]), int(model.latest[i]), f"S{i}")
+        cp.add(s_i == cp_model.LinearExpr.weighted_sum(cols, starts_of_col[off[i] : off[i + 1]]))
+        start_vars.append(s_i)
+    for rows in (model.memory_rows, model.batch_rows):
+        if rows is None:
+            continue
+        data, indices, indptr = rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist()
+        for r in range(rows.n_rows):
+            lo, hi = indptr[r], indptr[r + 1]
+            cp.add(cp_model.LinearExpr.weighted_sum([xs[c] for c in indices[lo:hi]], data[lo:hi]) <= rows.rhs)
+    objective = cp_model.LinearExpr.weighted_sum(xs, model.col_cost.tolist())
+    cp.minimize(objective)
+    if energy_bound:
+        cp.add(objective >= energy_lower_bound(inst))
+    if count_cuts:
+        rows = model.completion_count_rows()
+        data, indices, indptr = rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist()
+        for r in range(rows.n_rows):
+            lo, hi = indptr[r], indptr[r + 1]
+            cp.add(cp_model.LinearExpr.sum([xs[c] for c in indices[lo:hi]]) <= rows.rhs_of(r))
+    if symmetry:
+        for group in model.identical_groups():
+            for i, j in zip(group[:-1], group[1:], strict=True):
+                cp.add(start_vars[int(i)] <= start_vars[int(j)])
+    if cumulative > 0:
+        intervals, demands = [], []
+        whole = []
+        for i in range(n):
+            o_i = int(inst.output_len[i])
+            ks = piece_starts(o_i, cumulative) + [o_i + 1]
+            for k0, k1 in zip(ks[:-1], ks[1:], strict=True):
+                intervals.append(cp.new_fixed_size_interval_var(start_vars[i] + (k0 - 1), k1 - k0, f"I{i}_{k0}"))
+                demands.append(int(inst.mem(i, k0)))
+            whole.append(cp.new_fixed_size_interval_var(start_vars[i], o_i, f"W{i}"))
+        cp.add_cumulative(intervals, demands, inst.memory_budget)
+        if inst.max_batch is not None:
+            cp.add_cumulative(whole, [1] * n, inst.max_batch)
+    return cp, xs, start_vars
+
+
+def profile_steps(instance: Instance, i: int) -> list[tuple[int, int]]:
+    """Request ``i``'s memory profile as steps ``(k, increment)``: ``mem_i(k) = sum of increments
+    of steps with k' <= k`` (first step ``(1, mem_i(1))``, then ``+B`` where a new block starts)."""
+    o_i = int(instance.output_len[i])
+    mem = np.asarray(instance.mem(i, np.arange(1, o_i + 1)), dtype=np.int64)
+    steps = [(1, int(mem[0]))]
+    inc = np.diff(mem)
+    for k in np.flatnonzero(inc > 0).tolist():
+        steps.append((k + 2, int(inc[k])))
+    return steps
+
+
+def build_cpsat_intervals(model: TimeIndexed, symmetry: bool = True, energy_bound: bool = True) -> tuple[Any, list[Any]]:
+    """The exact interval model: start variables only, memory as one cumulative of profile steps.
+
+    A step ``(k, d)`` of request ``i`` is an interval ``[S_i + k - 1, S_i + o_i)`` with demand ``d``;
+    the steps of a request add up to ``mem_i`` in every round of its life (:func:`profile_steps`),
+    so the cumulative with capacity ``M`` is exactly the memory constraint.  Windows as in
+    :mod:`.timeindexed`.  Returns ``(cp_model, start variables)``.
+    """
+    from ortools.sat.python import cp_model
+
+    inst = model.instance
+    n = inst.n
+    cp = cp_model.CpModel()
+    start_vars = [cp.new_int_var(int(inst.arrival[i]), int(model.latest[i]), f"S{i}") for i in range(n)]
+    intervals, demands, whole = [], [], []
+    for i in range(n):
+        o_i = int(inst.output_len[i])
+        for k, d in profile_steps(inst, i):
+            intervals.append(cp.new_fixed_size_interval_var(start_vars[i] + (k - 1), o_i - k + 1, f"I{i}_{k}"))
+            demands.append(d)
+        whole.append(intervals[-len(profile_steps(inst, i))])
+    cp.add_cumulative(intervals, demands, inst.memory_budget)
+    if inst.max_batch is not None:
+        cp.add_cumulative(whole, [1] * n, inst.max_batch)
+    offset = int((inst.output_len - inst.arrival).sum())
+    objective = cp_model.LinearExpr.sum(start_vars) + offset
+    cp.minimize(objective)
+    if energy_bound:
+        cp.add(objective >= energy_lower_bound(inst))
+    if symmetry:
+        for group in model.identical_groups():
+            for i, j in zip(group[:-1], group[1:], strict=True):
+                cp.add(start_vars[int(i)] <= start_vars[int(j)])
+    return cp, start_vars
+
+
+class _FirstSolution:
+    """Records the objective of every solution CP-SAT reports (the first shows the hint's effect)."""
+
+    def __init__(self) -> None:
+        self.objectives: list[float] = []
+
+
+def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``cpsat``: the time-indexed model in CP-SAT, zero gap limits, complete hint.
+
+    ``options.params``: ``symmetry`` (bool), ``cumulative`` (pieces of the redundant cumulative,
+    0 = off), ``warm_start`` (bool), ``max_nonzeros``, ``keep_log`` (keep CP-SAT's log in stats),
+    ``fix_to_hint`` (test aid: fix every variable to its hinted value).
+    """
+    from ortools.sat.python import cp_model
+
+    options = options or SolveOptions()
+    prepared = prepare(instance, options)
+    model = prepared.model
+    cp, xs, start_vars = build_cpsat(
+        model,
+        symmetry=bool(options.params.get("symmetry", True)),
+        cumulative=int(options.params.get("cumulative", 0)),
+        count_cuts=bool(options.params.get("count_cuts", True)),
+        energy_bound=bool(options.params.get("energy_bound", True)),
+    )
+    if prepared.hint is not None:
+        x = model.indicator(prepared.hint.start_round).tolist()
+        for var, v in zip(xs, x, strict=True):
+            cp.add_hint(var, v)
+        for var, s in zip(start_vars, prepared.hint.start_round.tolist(), strict=True):
+            cp.add_hint(var, s)
+    build_seconds = time.perf_counter() - prepared.started
+    remaining = prepared.remaining()
+
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.num_workers = max(1, int(options.threads))
+    prm.random_seed = int(options.seed)
+    prm.relative_gap_limit = 0.0
+    prm.absolute_gap_limit = 0.0
+    if remaining is not None:
+        prm.max_time_in_seconds = max(remaining, 0.01)
+    if options.params.get("fix_to_hint"):
+        prm.fix_variables_to_their_hinted_value = True
+    lines: list[str] = []
+    prm.log_search_progress = True
+    prm.log_to_stdout = bool(options.verbose)
+    solver.log_callback = lines.append
+
+    seen = _FirstSolution()
+
+    class Callback(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
+        def on_solution_callback(self) -> None:
+            seen.objectives.append(self.objective_value)
+
+    t0 = time.perf_counter()
+    status = solver.solve(cp, Callback())
+    solve_seconds = time.perf_counter() - t0
+    cp_log = "\n".join(lines)
+
+    starts = None
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        values = np.array([solver.boolean_value(v) for v in xs], dtype=float)
+        starts = model.starts_from_values(values)
+    bound: float | None = None
+    if status == cp_model.OPTIMAL:
+        bound = solver.objective_value
+    elif status in (cp_model.FEASIBLE, cp_model.UNKNOWN):
+        bound = solver.best_objective_bound
+    timed_out = status in (cp_model.FEASIBLE, cp_model.UNKNOWN)
+    hint_msg = re.search(r"The solution hint is complete and is (\w+)", cp_log)
+    stats = {
+        "solver": "cp-sat",
+        "termination": solver.status_name(status),
+        "first_solution_objective": seen.objectives[0] if seen.objectives else None,
+        "solutions": len(seen.objectives),
+        "warm_start_accepted": None if prepared.hint is None else bool(hint_msg and hint_msg.group(1) == "feasible"),
+        "branches": solver.num_branches,
+        "conflicts": solver.num_conflicts,
+    }
+    if options.params.get("keep_log"):
+        stats["solver_log"] = cp_log
+    if status == cp_model.MODEL_INVALID:
+        raise RuntimeError(f"CP-SAT rejected the model: {cp.validate()}")
+    return finish(
+        "cpsat",
+        prepared,
+        starts,
+        bound,
+        timed_out,
+        build_seconds,
+        solve_seconds,
+        stats,
+        proven_infeasible=status == cp_model.INFEASIBLE,
+    )

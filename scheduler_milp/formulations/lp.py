@@ -1,0 +1,173 @@
+"""``lp``: the LP relaxation of the time-indexed model, solved by HiGHS through ``highspy`` directly.
+
+:func:`lp_relaxation` is the library entry point used by the LP-guided heuristics (``sorted-lp``,
+``lp-swap``); its signature is kept stable:
+
+    lp_relaxation(instance, upper_bound=None, time_limit=None, max_nonzeros=MAX_NONZEROS)
+        -> (bound_value: float, mean_start: np.ndarray)
+
+``bound_value`` is the LP optimum (a valid lower bound on the total latency; round it with
+``math.ceil(x - 1e-6)``), ``mean_start[i] = sum_t t x_it`` the fractional mean start of request
+``i``.  The columns and rows are the same arrays as ``milp`` and ``cpsat`` use
+(:mod:`.timeindexed`), with the completion-count rows added (valid for integer plans, so the
+relaxation stays a relaxation).  A model beyond ``max_nonzeros`` raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+
+from ..exact import best_baseline
+from ..instance import Instance
+from ..result import SolveOptions, SolveResult, StopReason, round_bound
+from .timeindexed import MAX_NONZEROS, SparseRows, TimeIndexed, build
+
+log = logging.getLogger("scheduler_milp.lp")
+
+
+class LPResult:
+    """What one LP solve gives: bound, column values, status and time (internal)."""
+
+    def __init__(self, bound: float | None, values: np.ndarray | None, optimal: bool, timed_out: bool, seconds: float):
+        self.bound = bound
+        self.values = values
+        self.optimal = optimal
+        self.timed_out = timed_out
+        self.seconds = seconds
+
+
+def solve_lp_model(model: TimeIndexed, time_limit: float | None = None, threads: int = 1, count_cuts: bool = True) -> LPResult:
+    """Solve the LP relaxation of a built time-indexed structure with HiGHS (dual simplex)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    # HiGHS keeps one global thread pool per process; a different ``threads`` value than the
+    # pool's makes run() fail, so the pool is reset first (cheap, nothing else is running).
+    highspy.Highs.resetGlobalScheduler(True)
+    h.setOptionValue("threads", int(threads))
+    if time_limit is not None:
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    n_cols = model.n_cols
+    inf = highspy.kHighsInf
+    h.addCols(
+        n_cols,
+        model.col_cost.astype(float),
+        np.zeros(n_cols),
+        np.ones(n_cols),
+        0,
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros(0),
+    )
+    n = model.instance.n
+    h.addRows(
+        n,
+        np.ones(n),
+        np.ones(n),
+        n_cols,
+        model.col_offset[:-1].astype(np.int32),
+        np.arange(n_cols, dtype=np.int32),
+        np.ones(n_cols),
+    )
+    blocks: list[SparseRows] = [model.memory_rows]
+    if model.batch_rows is not None:
+        blocks.append(model.batch_rows)
+    if count_cuts:
+        blocks.append(model.completion_count_rows())
+    for rows in blocks:
+        if not rows.n_rows:
+            continue
+        upper = rows.rhs_per_row.astype(float) if rows.rhs_per_row is not None else np.full(rows.n_rows, float(rows.rhs))
+        h.addRows(
+            rows.n_rows,
+            np.full(rows.n_rows, -inf),
+            upper,
+            rows.nnz,
+            rows.indptr[:-1].astype(np.int32),
+            rows.indices.astype(np.int32),
+            rows.data.astype(float),
+        )
+    t0 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t0
+    status = h.getModelStatus()
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    timed_out = status == highspy.HighsModelStatus.kTimeLimit
+    if not optimal:
+        # only a proven LP optimum is a bound (a dual-simplex iterate is not, without more care)
+        return LPResult(None, None, False, timed_out, seconds)
+    values = np.asarray(h.getSolution().col_value, dtype=float)
+    return LPResult(float(h.getInfo().objective_function_value), values, True, False, seconds)
+
+
+def lp_relaxation(
+    instance: Instance,
+    upper_bound: int | None = None,
+    time_limit: float | None = None,
+    max_nonzeros: int = MAX_NONZEROS,
+) -> tuple[float, np.ndarray]:
+    """LP relaxation bound of the time-indexed model and each request's fractional mean start.
+
+    ``upper_bound``: total latency of any feasible plan (defines the windows, MODEL.md); ``None``
+    uses the best baseline plan.  Raises ``ValueError`` when the model would exceed
+    ``max_nonzeros`` nonzeros and ``TimeoutError`` when HiGHS does not finish within
+    ``time_limit`` seconds.
+    """
+    if upper_bound is None:
+        upper_bound = best_baseline(instance)[0].total_latency
+    model = build(instance, int(upper_bound), max_nonzeros=max_nonzeros)
+    res = solve_lp_model(model, time_limit=time_limit)
+    if res.bound is None or res.values is None:
+        raise TimeoutError(f"LP relaxation of {instance.name} not solved within {time_limit} s")
+    return res.bound, model.mean_start(res.values)
+
+
+def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``lp``: the LP relaxation bound; the plan decodes the LP's mean-start order (shared decoder).
+
+    The plan is the better of that decoded order and the best baseline plan (both valid), so
+    ``lp`` never reports a worse plan than the baselines it started from.
+    """
+    from ..baselines import decode_priority
+    from ..engine import priority_from_keys
+
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    deadline = options.deadline(t0)
+    ub_plan, ub_source = best_baseline(instance)
+    model = build(instance, ub_plan.total_latency, max_nonzeros=int(options.params.get("max_nonzeros", MAX_NONZEROS)))
+    build_seconds = time.perf_counter() - t0
+    remaining = None if math.isinf(deadline) else max(0.0, deadline - time.perf_counter())
+    res = solve_lp_model(model, time_limit=remaining, threads=options.threads, count_cuts=bool(options.params.get("count_cuts", True)))
+    plan = ub_plan
+    plan_source = ub_source
+    if res.values is not None:
+        mean = model.mean_start(res.values)
+        # order by fractional mean start; ties by the request's earliest window, then index
+        order = priority_from_keys(instance, np.round(mean * 1e6).astype(np.int64))
+        decoded = decode_priority(instance, order, blocking=False)
+        if decoded.total_latency < plan.total_latency:
+            plan, plan_source = decoded, "lp_order"
+    solve_seconds = time.perf_counter() - t0 - build_seconds
+    return SolveResult(
+        "lp",
+        instance,
+        plan,
+        lower_bound=round_bound(res.bound),
+        stop_reason=StopReason.TIME_LIMIT if res.timed_out else StopReason.COMPLETED,
+        build_seconds=build_seconds,
+        solve_seconds=solve_seconds,
+        stats={
+            "lp_value": res.bound,
+            "plan_source": plan_source,
+            "upper_bound": ub_plan.total_latency,
+            "columns": model.n_cols,
+            "nonzeros": model.nnz,
+            "bound_source": "lp_relaxation" if res.bound is not None else "sum_output",
+        },
+    )

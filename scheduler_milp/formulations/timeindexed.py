@@ -1,0 +1,326 @@
+"""The time-indexed structure shared by ``milp``, ``cpsat`` and ``lp``, built from numpy arrays.
+
+One column per (request ``i``, candidate start ``t``) with ``t`` in ``[a_i, latest_i]`` where
+``latest_i = UB - sum_j o_j + a_i`` (MODEL.md: every other request contributes at least its own
+``o_j``, so in any plan of total latency ``<= UB`` request ``i`` starts no later than that).
+Columns of one request are contiguous and ordered by start round.
+
+Memory rows: column ``(i, t)`` puts ``mem_i(k)`` into the row of round ``t + k - 1`` for
+``k = 1..o_i``.  Two kinds of rows are dropped because they can never bind:
+
+* rounds in which no request can have its last round: between completions the running set only
+  gains members and every member's memory only grows (MODEL.md), so such a round is dominated by
+  the next round that is some request's last round;
+* rounds whose largest possible load (the sum over requests of their largest coefficient in that
+  row; one start per request) is at most ``M``.
+
+Batch rows (``max_batch``) are built the same way with coefficient 1.
+Everything is computed vectorised; no Python loop visits a (request, start, round) triple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..instance import Instance, IntArray
+from ..plan import Plan
+
+#: Default refusal limit on the number of memory-row nonzeros (a clear ValueError beyond).
+MAX_NONZEROS = 5_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class SparseRows:
+    """Rows ``A x <= rhs`` in CSR form; ``round_of_row`` is the round each row guards."""
+
+    data: IntArray
+    indices: IntArray
+    indptr: IntArray
+    round_of_row: IntArray
+    rhs: int
+    rhs_per_row: IntArray | None = None  # when rows have different right-hand sides
+
+    def rhs_of(self, r: int) -> int:
+        """Right-hand side of row ``r``."""
+        return int(self.rhs_per_row[r]) if self.rhs_per_row is not None else self.rhs
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.round_of_row)
+
+    @property
+    def nnz(self) -> int:
+        """Number of nonzeros."""
+        return len(self.data)
+
+    def row(self, r: int) -> tuple[IntArray, IntArray]:
+        """Columns and coefficients of row ``r``."""
+        lo, hi = int(self.indptr[r]), int(self.indptr[r + 1])
+        return self.indices[lo:hi], self.data[lo:hi]
+
+
+@dataclass(frozen=True, eq=False)
+class TimeIndexed:
+    """Columns, objective and constraint rows of the time-indexed model of one instance."""
+
+    instance: Instance
+    upper_bound: int  # total latency of a known feasible plan: defines the windows
+    latest: IntArray  # latest candidate start per request
+    col_offset: IntArray  # columns of request i are col_offset[i]:col_offset[i+1]
+    col_request: IntArray
+    col_start: IntArray
+    col_cost: IntArray  # latency t + o_i - a_i of the column
+    memory_rows: SparseRows
+    batch_rows: SparseRows | None
+
+    def completion_count_rows(self) -> SparseRows:
+        """Rows ``#{i : C_i <= T} <= K(T)`` with ``K(T) = #{k : cap_k <= T}`` (see :func:`completion_caps`).
+
+        Valid because the ``k``-th completion is at least ``cap_k``; not implied by the LP of the
+        memory rows (a cardinality, not a volume, inequality).  Only rows that cut are kept.
+        """
+        inst = self.instance
+        caps = completion_caps(inst)
+        end = self.col_start + inst.output_len[self.col_request]  # completion of each column
+        horizon = self.horizon
+        rounds = np.arange(1, horizon + 1, dtype=np.int64)
+        allowed = np.searchsorted(caps, rounds, side="right")  # K(T)
+        # requests that can complete by T at all: earliest completion a_i + o_i <= T
+        possible = np.searchsorted(np.sort(inst.arrival + inst.output_len), rounds, side="right")
+        keep = np.zeros(horizon + 1, dtype=bool)
+        keep[rounds[allowed < possible]] = True
+        # column (i, t) counts in every row T >= its completion: entries for T = end..horizon
+        per_col = horizon - end + 1
+        ent_col = np.repeat(np.arange(self.n_cols, dtype=np.int64), per_col)
+        offs = np.zeros(self.n_cols + 1, dtype=np.int64)
+        offs[1:] = np.cumsum(per_col)
+        ent_round = end[ent_col] + np.arange(len(ent_col), dtype=np.int64) - offs[ent_col]
+        rows = _rows(ent_round, ent_col, np.ones(len(ent_col), dtype=np.int64), keep, 0)
+        # per-row right-hand sides differ: keep them in ``data`` of a separate array
+        rhs = allowed[rows.round_of_row - 1]
+        return SparseRows(rows.data, rows.indices, rows.indptr, rows.round_of_row, 0, rhs_per_row=rhs.astype(np.int64))
+
+    @property
+    def n_cols(self) -> int:
+        """Number of (request, start) columns."""
+        return len(self.col_request)
+
+    @property
+    def horizon(self) -> int:
+        """One past the last round any column can occupy."""
+        return int((self.latest + self.instance.output_len).max())
+
+    @property
+    def nnz(self) -> int:
+        """Nonzeros of memory and batch rows (the size measure used for refusals)."""
+        return self.memory_rows.nnz + (self.batch_rows.nnz if self.batch_rows is not None else 0)
+
+    def column_of(self, start_round: IntArray) -> IntArray:
+        """Column index of each request's start; raises ValueError when a start is outside its window."""
+        s = np.asarray(start_round, dtype=np.int64)
+        inst = self.instance
+        if (s < inst.arrival).any() or (s > self.latest).any():
+            bad = int(np.flatnonzero((s < inst.arrival) | (s > self.latest))[0])
+            raise ValueError(
+                f"request '{inst.ids[bad]}' starts in round {int(s[bad])}, outside its window "
+                f"[{int(inst.arrival[bad])}, {int(self.latest[bad])}]"
+            )
+        return self.col_offset[:-1] + s - inst.arrival
+
+    def indicator(self, start_round: IntArray) -> np.ndarray:
+        """The 0/1 column vector of a plan (each start inside its window)."""
+        x = np.zeros(self.n_cols, dtype=np.int64)
+        x[self.column_of(start_round)] = 1
+        return x
+
+    def starts_from_values(self, values: np.ndarray) -> IntArray:
+        """Start rounds from (near-)integral column values: the largest value of each request."""
+        vals = np.asarray(values, dtype=float)
+        idx = np.empty(self.instance.n, dtype=np.int64)
+        for i in range(self.instance.n):
+            lo, hi = int(self.col_offset[i]), int(self.col_offset[i + 1])
+            idx[i] = lo + int(np.argmax(vals[lo:hi]))
+        return self.col_start[idx]
+
+    def mean_start(self, values: np.ndarray) -> np.ndarray:
+        """Fractional mean start ``sum_t t x_it`` of each request (LP-guided orders)."""
+        vals = np.asarray(values, dtype=float)
+        return np.bincount(self.col_request, weights=vals * self.col_start, minlength=self.instance.n)
+
+    def identical_groups(self) -> list[IntArray]:
+        """Groups (size >= 2) of requests with identical ``(s, o, a)``, each in index order."""
+        inst = self.instance
+        keys = np.stack([inst.prompt_len, inst.output_len, inst.arrival], axis=1)
+        _, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        groups = []
+        for g in np.unique(inverse):
+            members = np.flatnonzero(inverse == g)
+            if len(members) >= 2:
+                groups.append(members)
+        return groups
+
+
+def completion_caps(instance: Instance, volume: IntArray | None = None, output_len: IntArray | None = None) -> IntArray:
+    """``cap[k-1]``: a lower bound on the ``k``-th smallest completion round of any plan.
+
+    The ``k`` requests completed first hold, in rounds before the ``k``-th completion ``C_(k)``,
+    their whole memory-time volume, at most ``M`` per round: ``C_(k) >= ceil(V_k / M)`` with
+    ``V_k`` the sum of the ``k`` smallest volumes.  One of them has output at least the ``k``-th
+    smallest ``o``, so ``C_(k) >= o_(k)``; with ``max_batch`` ``b`` also ``C_(k) >= ceil(O_k / b)``
+    (``O_k``: sum of the ``k`` smallest outputs, each request fills one batch slot per round).
+    """
+    vol = np.sort(instance.volume if volume is None else volume)
+    out = np.sort(instance.output_len if output_len is None else output_len)
+    m = instance.memory_budget
+    cap = np.maximum(-(-np.cumsum(vol) // m), out)
+    if instance.max_batch is not None:
+        cap = np.maximum(cap, -(-np.cumsum(out) // instance.max_batch))
+    return cap.astype(np.int64)
+
+
+def energy_lower_bound(instance: Instance) -> int:
+    """The volume (energy) bound on total latency: ``sum_k cap_k - sum_i a_i``, at least ``sum o``.
+
+    See :func:`completion_caps`; latency is completion minus arrival.  Usually far above
+    ``sum_i o_i`` when memory is the bottleneck.
+    """
+    return max(int(completion_caps(instance).sum() - instance.arrival.sum()), instance.trivial_lower_bound())
+
+
+def latest_starts(instance: Instance, upper_bound: int, tight: bool = True) -> IntArray:
+    """Latest useful start of every request for plans of total latency at most ``upper_bound``.
+
+    MODEL.md: ``latest_i = UB - sum_j o_j + a_i``, because every other request contributes at least
+    its own ``o_j``.  With ``tight=True`` the others contribute at least the energy bound of the
+    instance without ``i`` (removing a request from a valid plan leaves a valid plan of the rest,
+    so their latencies add up to at least that bound): ``latest_i = UB - LB(rest_i) - o_i + a_i``.
+    Never the heuristic's makespan.
+    """
+    if upper_bound < instance.trivial_lower_bound():
+        raise ValueError(f"upper bound {upper_bound} below sum of output lengths {instance.trivial_lower_bound()}")
+    loose = (upper_bound - instance.trivial_lower_bound() + instance.arrival).astype(np.int64)
+    if not tight or instance.n == 1:
+        return loose
+    vol, out, arr = instance.volume, instance.output_len, instance.arrival
+    rest_bound = np.empty(instance.n, dtype=np.int64)
+    keep = np.ones(instance.n, dtype=bool)
+    for i in range(instance.n):
+        keep[i] = False
+        caps = completion_caps(instance, vol[keep], out[keep])
+        rest_bound[i] = max(int(caps.sum() - arr[keep].sum()), int(out[keep].sum()))
+        keep[i] = True
+    tight_latest = upper_bound - rest_bound - out + arr
+    return np.minimum(loose, tight_latest).astype(np.int64)
+
+
+def estimate_nonzeros(instance: Instance, upper_bound: int) -> int:
+    """Nonzeros of the memory rows before row reduction (cheap; used to refuse huge models)."""
+    window = upper_bound - instance.trivial_lower_bound() + 1
+    return int(window * int(instance.output_len.sum()))
+
+
+def _rows(
+    round_of_entry: IntArray,
+    col_of_entry: IntArray,
+    coef_of_entry: IntArray,
+    keep_round: np.ndarray,
+    rhs: int,
+) -> SparseRows:
+    """CSR rows for the kept rounds, entries sorted by (round, column)."""
+    sel = keep_round[round_of_entry]
+    r, c, v = round_of_entry[sel], col_of_entry[sel], coef_of_entry[sel]
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    kept_rounds = np.flatnonzero(keep_round).astype(np.int64)
+    row_index = np.full(len(keep_round), -1, dtype=np.int64)
+    row_index[kept_rounds] = np.arange(len(kept_rounds))
+    counts = np.bincount(row_index[r], minlength=len(kept_rounds)) if len(r) else np.zeros(len(kept_rounds), dtype=np.int64)
+    indptr = np.zeros(len(kept_rounds) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(counts)
+    return SparseRows(v.astype(np.int64), c.astype(np.int64), indptr, kept_rounds, rhs)
+
+
+def build(
+    instance: Instance,
+    upper_bound: int,
+    max_nonzeros: int = MAX_NONZEROS,
+    tight: bool = True,
+    latest_override: IntArray | None = None,
+) -> TimeIndexed:
+    """Build the time-indexed structure for plans of total latency at most ``upper_bound``.
+
+    ``latest_override`` replaces the derived latest starts (tests use it to show that a makespan
+    horizon is wrong; never use it to solve).  Raises ValueError when the memory rows would hold
+    more than ``max_nonzeros`` nonzeros.
+    """
+    inst = instance
+    n = inst.n
+    est = estimate_nonzeros(inst, upper_bound)
+    if est > max_nonzeros:
+        raise ValueError(
+            f"time-indexed model too large: about {est:,} nonzeros (limit {max_nonzeros:,}; n={n}, "
+            f"upper bound {upper_bound}); use a heuristic or raise max_nonzeros"
+        )
+    a = inst.arrival
+    o = inst.output_len
+    latest = latest_starts(inst, upper_bound, tight=tight)
+    if latest_override is not None:
+        latest = np.maximum(np.asarray(latest_override, dtype=np.int64), a)
+    window = latest - a + 1
+    col_offset = np.zeros(n + 1, dtype=np.int64)
+    col_offset[1:] = np.cumsum(window)
+    n_cols = int(col_offset[-1])
+    col_request = np.repeat(np.arange(n, dtype=np.int64), window)
+    col_start = a[col_request] + np.arange(n_cols, dtype=np.int64) - col_offset[col_request]
+    col_cost = col_start + o[col_request] - a[col_request]
+
+    # entries: column (i, t) occupies rounds t .. t+o_i-1 with coefficient mem_i(k)
+    per_col = o[col_request]
+    ent_offset = np.zeros(n_cols + 1, dtype=np.int64)
+    ent_offset[1:] = np.cumsum(per_col)
+    n_ent = int(ent_offset[-1])
+    ent_col = np.repeat(np.arange(n_cols, dtype=np.int64), per_col)
+    k = np.arange(n_ent, dtype=np.int64) - ent_offset[ent_col] + 1
+    ent_round = col_start[ent_col] + k - 1
+    ent_req = col_request[ent_col]
+    ent_mem = np.asarray(inst.mem(ent_req, k), dtype=np.int64)
+    horizon = int((latest + o).max())
+
+    # rounds that are some column's last round (the only rows that can bind, see module doc)
+    is_last = np.zeros(horizon, dtype=bool)
+    is_last[col_start + per_col - 1] = True
+    # largest load of each round: request i's largest coefficient in round r comes from its
+    # earliest column covering r, i.e. k = min(r - a_i + 1, o_i), when r is in its reach.
+    rounds = np.arange(horizon, dtype=np.int64)[None, :]
+    covered = (rounds >= a[:, None]) & (rounds <= (latest + o - 1)[:, None])
+    kmax = np.minimum(rounds - a[:, None] + 1, o[:, None])
+    biggest = np.where(covered, inst.mem(np.arange(n)[:, None], np.maximum(kmax, 1)), 0)
+    keep_mem = is_last & (biggest.sum(axis=0) > inst.memory_budget)
+    memory_rows = _rows(ent_round, ent_col, ent_mem, keep_mem, inst.memory_budget)
+
+    batch_rows = None
+    if inst.max_batch is not None:
+        keep_batch = is_last & (covered.sum(axis=0) > inst.max_batch)
+        batch_rows = _rows(ent_round, ent_col, np.ones(n_ent, dtype=np.int64), keep_batch, inst.max_batch)
+
+    return TimeIndexed(
+        instance=inst,
+        upper_bound=int(upper_bound),
+        latest=latest,
+        col_offset=col_offset,
+        col_request=col_request,
+        col_start=col_start,
+        col_cost=col_cost,
+        memory_rows=memory_rows,
+        batch_rows=batch_rows,
+    )
+
+
+def check_plan_fits(model: TimeIndexed, plan: Plan) -> bool:
+    """True when every start of ``plan`` lies inside its request's window."""
+    s = plan.start_round
+    return bool(((s >= model.instance.arrival) & (s <= model.latest)).all())

@@ -1,0 +1,216 @@
+"""``rh``: receding horizon over the requests, each window solved exactly by CP-SAT.
+
+Requests are taken in a priority order (param ``order``: ``best`` = the start order of the best
+fast plan (default), or ``svf``, ``sf``).  The window holds the ``window`` (default 8) next
+uncommitted requests.  Its start rounds are optimised exactly (CP-SAT,
+:func:`scheduler_milp.formulations.window.solve_window`) for the window's own total latency, next
+to the memory (and batch slots) already used by the committed requests; requests beyond the window
+are ignored (that is the myopia of the method).  The first half of the window by new start round
+(``commit`` param, default ``window // 2``) is committed and never moved again; the rest stay in
+the next window.  The last window is committed whole.
+
+Each window starts from a hint that is feasible by construction: its requests placed one by one,
+in priority order, at the earliest round at which their whole memory profile fits next to
+everything placed (:func:`earliest_fit`).  The window model's horizon is MODEL.md's valid
+horizon computed inside the window: ``S_i <= UB_w - sum_{j in window} o_j + a_i`` with ``UB_w``
+the hint's total latency.  CP-SAT runs single-threaded with a deterministic time limit per window
+(``window_dtime``, default 1.0 units) so the result is reproducible; ``options.time_limit`` bounds
+the whole run: when it is reached, the remaining requests are placed by :func:`earliest_fit` in
+priority order (``stats["fallback_requests"]``).  A window the solver does not improve keeps its
+hint.  The final plan passes the validator; should it not, the decoder's plan of the same order
+is returned instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..baselines import decode_priority, sf_priority, svf_priority
+from ..instance import Instance, IntArray
+from ..plan import Plan, validate
+from ..result import SolveOptions, SolveResult, StopReason
+from . import best_fast_plan
+
+log = logging.getLogger("scheduler_milp.heuristics.receding")
+
+
+class _Profile:
+    """Memory and batch size per round of the placed requests (grows on demand)."""
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+        self.mem = np.zeros(1024, dtype=np.int64)
+        self.batch = np.zeros(1024, dtype=np.int64)
+
+    def _grow(self, length: int) -> None:
+        if length > self.mem.size:
+            size = max(length, 2 * self.mem.size)
+            self.mem = np.concatenate([self.mem, np.zeros(size - self.mem.size, dtype=np.int64)])
+            self.batch = np.concatenate([self.batch, np.zeros(size - self.batch.size, dtype=np.int64)])
+
+    def add(self, i: int, start: int) -> None:
+        """Place request ``i`` at ``start``."""
+        o = int(self.instance.output_len[i])
+        self._grow(start + o)
+        self.mem[start : start + o] += self.instance.mem(i, np.arange(1, o + 1))
+        self.batch[start : start + o] += 1
+
+    def remove(self, i: int, start: int) -> None:
+        """Undo :meth:`add`."""
+        o = int(self.instance.output_len[i])
+        self.mem[start : start + o] -= self.instance.mem(i, np.arange(1, o + 1))
+        self.batch[start : start + o] -= 1
+
+
+def earliest_fit(profile: _Profile, i: int, lo: int) -> int:
+    """Earliest round ``>= lo`` at which request ``i`` fits next to the placed requests forever.
+
+    Jumps from violation to violation: a violation in round ``r`` rules out every start ``t' <= r``
+    whose ``(r - t' + 1)``-th round memory exceeds the room left in ``r`` (memory per round only
+    grows with a request's age), so no feasible start is skipped.
+    """
+    inst = profile.instance
+    m_budget, b = inst.memory_budget, inst.block_size
+    s, o = int(inst.prompt_len[i]), int(inst.output_len[i])
+    prof = inst.mem(i, np.arange(1, o + 1))
+    cap = inst.max_batch
+    t = lo
+    while True:
+        profile._grow(t + o)
+        room = m_budget - profile.mem[t : t + o]
+        bad = np.flatnonzero(prof > room)
+        nxt = t
+        if bad.size:
+            r = t + bad
+            kmax = (room[bad] // b) * b - s  # largest age k with mem(k) <= room
+            nxt = max(nxt, int(np.where(kmax >= 1, r - kmax + 1, r + 1).max()))
+        if cap is not None:
+            full = np.flatnonzero(profile.batch[t : t + o] >= cap)
+            if full.size:
+                nxt = max(nxt, t + int(full[-1]) + 1)
+        if nxt == t:
+            return t
+        t = nxt
+
+
+def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
+    if which == "svf":
+        return svf_priority(instance), "svf"
+    if which == "sf":
+        return sf_priority(instance), "sf"
+    if which == "best":
+        name, plan = best_fast_plan(instance)
+        return plan.order().astype(np.int64), name
+    raise ValueError(f"rh: order must be best, svf or sf (got {which!r})")
+
+
+def receding_horizon(
+    instance: Instance,
+    priority: IntArray,
+    window: int = 8,
+    commit: int | None = None,
+    window_dtime: float = 1.0,
+    deadline: float = math.inf,
+    seed: int = 0,
+) -> tuple[IntArray, dict[str, Any]]:
+    """Start rounds of the receding-horizon plan for a priority order (see the module docstring)."""
+    from ..formulations.window import solve_window
+
+    if window < 1:
+        raise ValueError(f"rh: window must be positive (got {window})")
+    commit = max(1, window // 2) if commit is None else max(1, min(int(commit), window))
+    inst = instance
+    n = inst.n
+    o, a = inst.output_len, inst.arrival
+    start = np.full(n, -1, dtype=np.int64)
+    profile = _Profile(inst)
+    committed: list[int] = []
+    pending: list[int] = []  # uncommitted members of the current window, in priority order
+    pos = 0
+    stats: dict[str, Any] = {"windows": 0, "improved_windows": 0, "optimal_windows": 0, "fallback_requests": 0, "refused_windows": 0}
+    prio = [int(x) for x in priority]
+    while pos < n or pending:
+        while len(pending) < window and pos < n:
+            pending.append(prio[pos])
+            pos += 1
+        win = pending
+        # feasible hint: place the window one by one in priority order
+        hint = {}
+        for i in win:
+            hint[i] = earliest_fit(profile, i, int(a[i]))
+            profile.add(i, hint[i])
+        for i in win:
+            profile.remove(i, hint[i])
+        new = dict(hint)
+        if time.perf_counter() < deadline and len(win) > 1:
+            stats["windows"] += 1
+            members = np.asarray(committed + win, dtype=np.int64)
+            sub = inst.subset(members, name=f"{inst.name}-rh")
+            sub_start = np.concatenate([start[committed], [hint[i] for i in win]]).astype(np.int64)
+            free = np.arange(len(committed), len(members), dtype=np.int64)
+            win_arr = np.asarray(win, dtype=np.int64)
+            ub_w = int(sum(hint[i] for i in win) + (o[win_arr] - a[win_arr]).sum())
+            lo = a[win_arr].copy()
+            hi = ub_w - int(o[win_arr].sum()) + a[win_arr]
+            remaining = deadline - time.perf_counter()
+            res = solve_window(
+                sub,
+                sub_start,
+                free,
+                lo,
+                hi,
+                time_limit=None if math.isinf(remaining) else max(0.01, remaining),
+                deterministic_time=window_dtime,
+                seed=seed,
+                workers=1,
+            )
+            stats["improved_windows"] += int(res.improved)
+            stats["optimal_windows"] += int(res.optimal)
+            stats["refused_windows"] += int(bool(res.stats.get("refused")))
+            new = {i: int(v) for i, v in zip(win, res.start_round.tolist(), strict=True)}
+        else:
+            stats["fallback_requests"] += len(win) if len(win) > 1 else 0
+        last = pos >= n
+        by_start = sorted(win, key=lambda i: (new[i], win.index(i)))
+        take = by_start if last else by_start[:commit]
+        for i in take:
+            start[i] = new[i]
+            profile.add(i, new[i])
+            committed.append(i)
+        pending = [i for i in win if start[i] < 0]
+    return start, stats
+
+
+def solve_rh(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``rh``: receding horizon with exact CP-SAT windows (params ``window``, ``commit``, ``order``, ``window_dtime``)."""
+    options = options or SolveOptions()
+    p = options.params
+    t0 = time.perf_counter()
+    deadline = options.deadline(t0)
+    priority, order_name = _priority(instance, str(p.get("order", "best")))
+    t1 = time.perf_counter()
+    starts, stats = receding_horizon(
+        instance,
+        priority,
+        window=int(p.get("window", 8)),
+        commit=None if p.get("commit") is None else int(p["commit"]),
+        window_dtime=float(p.get("window_dtime", 1.0)),
+        deadline=deadline,
+        seed=options.seed,
+    )
+    stats["order"] = order_name
+    if validate(instance, starts):
+        # cannot happen if the windows keep their promise; never hand out an invalid plan
+        log.warning("rh: window plan invalid, returning the decoder's plan of the same order")
+        plan = decode_priority(instance, priority)
+        stats["fallback"] = "decoder"
+    else:
+        plan = Plan.checked(instance, starts)
+    stop = StopReason.TIME_LIMIT if stats["fallback_requests"] else StopReason.COMPLETED
+    log.info("rh: objective %d over %d windows", plan.total_latency, stats["windows"])
+    return SolveResult("rh", instance, plan, stop_reason=stop, build_seconds=t1 - t0, solve_seconds=time.perf_counter() - t1, stats=stats)

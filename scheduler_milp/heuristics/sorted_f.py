@@ -1,0 +1,351 @@
+"""``sorted-f`` (Sorted-F, arXiv 2508.06133): repeatedly start the feasible batch minimising
+``F(X) = sum_{i in X} o_i / |X|^2``.
+
+Two readings (parameter ``mode``):
+
+* ``"continuous"`` (default): at every decision round the min-F subset of the arrived, unstarted
+  requests that fits next to the running ones (the future-peak check of
+  :class:`scheduler_milp.engine.RunningSet`) is started; with ``fill=True`` (default) further
+  min-F batches are formed from the rest in the same round until nothing fits, so memory is never
+  left idle when some request could use it.  Decision rounds are event-driven: completions,
+  arrivals, and the earliest round in which the smallest-output waiting request would fit (:meth:`RunningSet.earliest_start`).
+* ``"sequential"``: the paper's batch reading.  A batch is formed only when the previous one has
+  drained (nothing running), from the requests that have arrived by then.
+
+Finding the min-F batch.  With at most ``exact_max`` (default 12) individually fitting candidates
+the batch is exact: a depth-first enumeration of jointly feasible subsets (feasibility is
+monotone: a subset of a feasible set is feasible, so an infeasible child prunes all its
+supersets), pruned by the bound ``F >= (S + m smallest remaining o) / (k + m)^2``.  With more
+candidates a fast rule is used: for each of three orders (output length; peak memory
+``mem_i(o_i)``; output x peak) walk the candidates and accept each one that still fits next to
+everything running and accepted (skipping the others), and take the best prefix of the accepted
+sequence over the three walks.  For a fixed size ``k`` no ``k``-set has a smaller output sum than
+the ``k`` smallest outputs, so the output-order walk is provably exact when its accepted prefix
+of length ``k*`` is the plain prefix of the output-sorted list and ``k*`` minimises
+``P_k / k^2`` over every ``k`` up to an upper bound on the batch size (the number of smallest
+first-round memories that fit the free memory); ``stats["exact_batches"]`` counts the batches
+certified either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..engine import RunningSet, natural_rank
+from ..instance import Instance, IntArray
+from ..plan import Plan
+from ..result import SolveOptions, SolveResult, StopReason
+
+log = logging.getLogger("scheduler_milp.heuristics.sorted_f")
+
+MODES = ("continuous", "sequential")
+ORDERS = ("output", "peak", "output_x_peak")
+
+
+def _walk(running: RunningSet, order: IntArray, t: int, cap: int, screen: _Screen) -> list[int]:
+    """Accept, in ``order``, every candidate that fits next to the running ones and those accepted.
+
+    The accepted requests are added to ``running`` (the caller removes them).  A candidate that
+    does not fit stays unfit for the rest of the walk (memory only grows), so after each
+    acceptance the rest is screened once and the first survivor is next.
+    """
+    accepted: list[int] = []
+    rest = order
+    while rest.size and len(accepted) < cap:
+        j = int(rest[0])
+        running.add(j, t)
+        accepted.append(j)
+        rest = screen.fitting(running, rest[1:], t)
+    return accepted
+
+
+class _Screen:
+    """Vectorised future-peak screen: :meth:`RunningSet.max_prompt` once per distinct output length."""
+
+    def __init__(self, instance: Instance):
+        self.prompt_len = instance.prompt_len
+        self.out_values, self.out_pos = np.unique(instance.output_len, return_inverse=True)
+
+    def fitting(self, running: RunningSet, cand: IntArray, t: int) -> IntArray:
+        """The candidates (order kept) that can start in round ``t`` next to ``running``."""
+        if not cand.size:
+            return cand
+        pos = self.out_pos[cand]
+        if cand.size < self.out_values.size:
+            # few candidates: evaluate only their own output lengths
+            smax = running.max_prompt(self.out_values[pos], t)
+            return cand[self.prompt_len[cand] <= smax]
+        smax = running.max_prompt(self.out_values, t)
+        return cand[self.prompt_len[cand] <= smax[pos]]
+
+
+def _best_prefix(out_len: IntArray, seq: list[int]) -> tuple[float, int]:
+    """``(min_k P_k / k^2, argmin k)`` over the prefixes of ``seq``."""
+    pref = np.cumsum(out_len[np.asarray(seq, dtype=np.int64)])
+    k = np.arange(1, len(seq) + 1)
+    f = pref / (k * k)
+    best = int(np.argmin(f))
+    return float(f[best]), best + 1
+
+
+class _Exact:
+    """Depth-first search for the min-F jointly feasible subset of a few candidates."""
+
+    def __init__(self, running: RunningSet, t: int, cand: IntArray, cap: int, screen: _Screen):
+        o = running.instance.output_len
+        order = np.argsort(o[cand], kind="stable")
+        self.cand = cand[order]
+        self.o = o[self.cand].astype(np.float64)
+        self.running = running
+        self.t = t
+        self.output_len = o
+        self.chosen: list[int] = []
+        self.screen = screen
+        self.cap = cap
+        self.best_f = math.inf
+        self.best: list[int] = []
+        self.nodes = 0
+
+    def run(self) -> tuple[list[int], float]:
+        self._dfs(0.0, self.cand)
+        return self.best, self.best_f
+
+    def _dfs(self, total: float, options: IntArray) -> None:
+        # options: candidates (ascending output) after the last chosen that fit next to the trial
+        self.nodes += 1
+        k = len(self.chosen)
+        if k:
+            f = total / (k * k)
+            if f < self.best_f - 1e-12:
+                self.best_f, self.best = f, list(self.chosen)
+        if not options.size or k >= self.cap:
+            return
+        # bound: adding m of the remaining options costs at least the m smallest outputs
+        room = min(options.size, self.cap - k)
+        add = np.cumsum(self.output_len[options[:room]])
+        m = np.arange(1, room + 1)
+        if float(((total + add) / ((k + m) ** 2)).min()) >= self.best_f - 1e-12:
+            return
+        for idx, j in enumerate(options.tolist()):
+            self.running.add(j, self.t)
+            self.chosen.append(j)
+            rest = self.screen.fitting(self.running, options[idx + 1 :], self.t)
+            self._dfs(total + float(self.output_len[j]), rest)
+            self.chosen.pop()
+            self.running.remove(j)
+
+
+def min_f_batch(
+    running: RunningSet,
+    cand: IntArray,
+    t: int,
+    cap: int,
+    exact_max: int = 12,
+    screen: _Screen | None = None,
+    shortlist: int = 64,
+    orders: tuple[str, ...] = ("output", "peak"),
+) -> tuple[list[int], float, bool]:
+    """The batch (list of request indices) to start in round ``t`` and its F value.
+
+    ``cand`` are waiting requests that each fit alone next to ``running`` (which is not changed).
+    Returns ``(batch, F, certified_exact)``.
+    """
+    inst = running.instance
+    o = inst.output_len
+    screen = screen or _Screen(inst)
+    if cand.size <= exact_max:
+        batch, f = _Exact(running, t, cand, cap, screen).run()
+        return batch, f, True
+    peak = inst.peak_memory[cand]
+    all_keys = {"output": o[cand], "peak": peak, "output_x_peak": o[cand] * peak}
+    best: tuple[float, list[int]] = (math.inf, [])
+    exact = False
+    pos = np.arange(cand.size, dtype=np.int64)
+    for which, name in enumerate(orders):
+        key = all_keys[name]
+        # only the first ``shortlist`` of each order are walked: larger batches are formed by the
+        # next rounds of ``fill`` in the same decision round.  (key, position) is a unique
+        # integer, so the partial selection equals a stable sort's prefix.
+        if cand.size > 2 * shortlist:
+            unique_key = key * cand.size + pos
+            top = np.argpartition(unique_key, shortlist - 1)[:shortlist]
+            order = cand[top[np.argsort(unique_key[top])]]
+        else:
+            order = cand[np.argsort(key, kind="stable")[:shortlist]]
+        seq = _walk(running, order, t, cap, screen)
+        for j in seq:
+            running.remove(j)
+        if not seq:
+            continue
+        f, k = _best_prefix(o, seq)
+        if f < best[0]:
+            best = (f, seq[:k])
+        if which == 0:
+            # certificate: the accepted prefix is the plain output-sorted prefix and its length
+            # minimises P_k/k^2 up to an upper bound on any feasible batch's size (the number of
+            # smallest first-round memories that fit the free memory)
+            differ = np.flatnonzero(np.asarray(seq, dtype=np.int64) != order[: len(seq)])
+            plain = int(differ[0]) if differ.size else len(seq)
+            free = inst.memory_budget - (int(running.usage_at(t)[0]) if len(running) else 0)
+            # at most ``limit`` smallest first-round memories are summed (bounded work); if even
+            # they all fit, no certificate is claimed
+            limit = min(cand.size, cap, 4 * shortlist)
+            first = np.sort(np.partition(inst.mem(cand, 1), limit - 1)[:limit]) if limit < cand.size else np.sort(inst.mem(cand, 1))
+            kmax = int(np.searchsorted(np.cumsum(first), free, side="right"))
+            if kmax == limit < min(cand.size, cap):
+                kmax = 0
+            if 0 < kmax and k <= plain:
+                pk = np.cumsum(np.sort(np.partition(o[cand], kmax - 1)[:kmax]))
+                kk = np.arange(1, kmax + 1)
+                exact = bool((pk / (kk * kk)).min() >= f - 1e-12)
+                if exact:
+                    break  # no batch of any order can beat the certified one
+    return best[1], best[0], exact
+
+
+def sorted_f_starts(
+    instance: Instance,
+    mode: str = "continuous",
+    fill: bool = True,
+    exact_max: int = 12,
+    deadline: float = math.inf,
+    shortlist: int = 64,
+    orders: tuple[str, ...] = ("output", "peak"),
+) -> tuple[IntArray, dict[str, Any]]:
+    """Start rounds of the Sorted-F schedule and counters (see the module docstring)."""
+    if mode not in MODES:
+        raise ValueError(f"sorted-f: mode must be one of {', '.join(MODES)} (got {mode!r})")
+    for name in orders:
+        if name not in ORDERS:
+            raise ValueError(f"sorted-f: unknown order {name!r}; known: {', '.join(ORDERS)}")
+    inst = instance
+    n = inst.n
+    s = inst.prompt_len
+    o = inst.output_len
+    b = inst.block_size
+    m_budget = inst.memory_budget
+    rank = natural_rank(inst.ids)
+    cap_total = inst.max_batch if inst.max_batch is not None else n + 1
+    start_round = np.full(n, -1, dtype=np.int64)
+    running = RunningSet(inst)
+    arr_order = np.lexsort((rank, inst.arrival))
+    arr_times = inst.arrival[arr_order]
+    next_arrival = 0
+    # waiting requests, sorted by prompt length (then rank) so that the first-round memory filter
+    # s_j <= B*floor(free/B) - 1 selects a prefix
+    pend = np.zeros(0, dtype=np.int64)
+    pend_s = np.zeros(0, dtype=np.int64)
+    by_output = np.lexsort((rank, inst.volume, o))  # for the head whose earliest start is watched
+    out_rank = np.empty(n, dtype=np.int64)
+    out_rank[by_output] = np.arange(n)
+    head_ptr = 0
+    screen = _Screen(inst)
+    stats: dict[str, Any] = {"events": 0, "batches": 0, "exact_batches": 0, "f_values": []}
+    t = int(arr_times[0])
+    done = 0
+    f_values: list[float] = []
+    while done < n:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("sorted-f: time limit reached")
+        stats["events"] += 1
+        running.drop_completed(t)
+        k = int(np.searchsorted(arr_times, t, side="right"))
+        if k > next_arrival:
+            new = arr_order[next_arrival:k]
+            next_arrival = k
+            pend = np.concatenate([pend, new])
+            pend = pend[np.lexsort((rank[pend], s[pend]))]
+            pend_s = s[pend]
+        may_start = mode == "continuous" or len(running) == 0
+        while may_start and pend.size and len(running) < cap_total:
+            free = m_budget - (int(running.usage_at(t)[0]) if len(running) else 0)
+            thr = (free // b) * b - 1
+            cand = pend[: int(np.searchsorted(pend_s, thr, side="right"))]
+            if not cand.size:
+                break
+            cand = screen.fitting(running, cand, t)
+            if not cand.size:
+                break
+            if cand.size == 1:
+                batch, f, exact = [int(cand[0])], float(o[cand[0]]), True
+            else:
+                batch, f, exact = min_f_batch(
+                    running, cand, t, cap_total - len(running), exact_max, screen, shortlist if mode == "continuous" else n, orders
+                )
+            for j in batch:
+                running.add(j, t)
+                start_round[j] = t
+            done += len(batch)
+            stats["batches"] += 1
+            stats["exact_batches"] += int(exact)
+            f_values.append(f)
+            keep = start_round[pend] < 0
+            pend, pend_s = pend[keep], pend_s[keep]
+            if mode == "sequential" or not fill:
+                break
+        if done == n:
+            break
+        nxt = math.inf
+        if mode == "sequential":
+            if len(running):
+                running.next_completion()  # refreshes the sorted completions
+                nxt = int(running.completion[-1])
+            elif next_arrival < n:
+                nxt = int(arr_times[next_arrival])
+        else:
+            c = running.next_completion()
+            if c is not None:
+                nxt = c
+            if next_arrival < n:
+                nxt = min(nxt, int(arr_times[next_arrival]))
+            if pend.size and len(running) < cap_total:
+                # the smallest-output waiting request may fit before the next completion (a later
+                # start shifts its growing profile right)
+                while start_round[by_output[head_ptr]] >= 0:
+                    head_ptr += 1
+                head = int(by_output[head_ptr])
+                if inst.arrival[head] > t:  # not arrived yet: the smallest among the arrived
+                    head = int(pend[np.argmin(out_rank[pend])])
+                stop_at = None if math.isinf(nxt) else int(nxt)
+                nxt = min(nxt, running.earliest_start(head, t + 1, stop_at=stop_at))
+        if not math.isfinite(nxt):
+            raise RuntimeError("sorted-f stalled: nothing running, nothing arriving")
+        t = int(nxt)
+    stats["f_values_nondecreasing"] = bool(all(a <= b_ + 1e-9 for a, b_ in zip(f_values, f_values[1:], strict=False)))
+    stats["first_f"] = f_values[0] if f_values else None
+    stats["last_f"] = f_values[-1] if f_values else None
+    del stats["f_values"]
+    return start_round, stats
+
+
+def solve_sorted_f(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``sorted-f``: Sorted-F batches (params ``mode``, ``fill``, ``exact_max``; see module doc)."""
+    options = options or SolveOptions()
+    p = options.params
+    mode = str(p.get("mode", "continuous"))
+    t0 = time.perf_counter()
+    starts, stats = sorted_f_starts(
+        instance,
+        mode=mode,
+        fill=bool(p.get("fill", True)),
+        exact_max=int(p.get("exact_max", 12)),
+        shortlist=int(p.get("shortlist", 64)),
+        orders=tuple(str(p.get("orders", "output,peak")).split(",")),
+        deadline=options.deadline(t0),
+    )
+    plan = Plan.checked(instance, starts)
+    stats["mode"] = mode
+    log.info("sorted-f (%s): objective %d, %d batches", mode, plan.total_latency, stats["batches"])
+    return SolveResult(
+        "sorted-f",
+        instance,
+        plan,
+        stop_reason=StopReason.COMPLETED,
+        solve_seconds=time.perf_counter() - t0,
+        stats=stats,
+    )

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""The paper's experiment on real traces: how far from optimal is each policy?
+
+Builds peak-hour backlogs (every request waiting at round 0) that mix 70% short conversations
+(Azure LLM inference trace, conv) and 30% long-document summarization (arXiv), then runs every
+registered method on them with the resumable runner:
+
+- scaled-down backlogs (token counts divided by ``--scale``, a few requests, ``M`` a multiple of
+  the largest request's peak) that the exact methods solve: gaps to the proven optimum;
+- full-size backlogs (real token counts, ``M`` in tokens): gaps to the best proven bound.
+
+Writes ``OUT/experiments.md`` (tables, set-up, the command) and ``OUT/figures/experiments-*``
+(PNG figures and the two results tables as CSV).  Rerunning resumes from ``--work``.
+
+    python scripts/run_experiments.py --out docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scheduler_milp.instance import load_instance
+from scheduler_milp.plots import plot_gaps, plot_plan
+from scheduler_milp.registry import METHODS, solve
+from scheduler_milp.result import SolveOptions
+from scheduler_milp.runner import META_FILE, RunSpec, make_grid, run_sweep, summarize, summary_table
+
+log = logging.getLogger("scheduler_milp.experiments")
+
+MIX = {"conv": 0.7, "arxiv": 0.3}
+COMMAND = "python scripts/run_experiments.py --out docs --fresh"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The experiment's grid: sizes, budgets, seeds and time limits."""
+
+    small_n: tuple[int, ...] = (8, 10, 12)
+    small_factors: tuple[float, ...] = (1.5, 3.0)  # M = factor x the largest request peak
+    small_seeds: tuple[int, ...] = (0, 1)
+    scale: int = 32
+    full_n: tuple[int, ...] = (100, 1000)
+    full_memory: tuple[int, ...] = (16384, 65536, 262144)
+    full_seed: int = 0
+    small_time_limit: float = 30.0
+    full_time_limit: float = 60.0
+
+
+QUICK = Setting(small_n=(6, 8), small_factors=(2.0,), small_seeds=(0,), full_n=(100,), full_memory=(65536,),
+                small_time_limit=5.0, full_time_limit=5.0)  # fmt: skip
+
+
+def build_instances(work: Path, setting: Setting) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Write the small and full instance files (deterministic: reruns give identical files).
+
+    Returns ``(path, group label)`` pairs for each set.
+    """
+    from scheduler_milp.traces import sample_backlog
+
+    small, full = [], []
+    for n in setting.small_n:
+        for factor in setting.small_factors:
+            for seed in setting.small_seeds:
+                name = f"mix-n{n}-f{factor:g}-scale{setting.scale}-s{seed}"
+                inst = sample_backlog(MIX, n, seed=seed, memory_factor=factor, scale=setting.scale, name=name)
+                small.append((_save(inst, work / "instances" / "small" / f"{name}.json"), f"n={n}, M={factor:g}x peak"))
+    for n in setting.full_n:
+        for memory in setting.full_memory:
+            name = f"mix-n{n}-M{memory}-s{setting.full_seed}"
+            inst = sample_backlog(MIX, n, seed=setting.full_seed, memory=memory, name=name)
+            full.append((_save(inst, work / "instances" / "full" / f"{name}.json"), f"n={n}, M={memory}"))
+    return small, full
+
+
+def _save(inst: Any, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    inst.save(path)
+    return str(path)
+
+
+def grid_for(paths: Sequence[str], methods: Sequence[str], time_limit: float) -> list[RunSpec]:
+    """Every method on every instance, leaving out methods beyond their size limit."""
+    grid: list[RunSpec] = []
+    for path in paths:
+        n = load_instance(path).n
+        usable = [m for m in methods if METHODS[m].max_n is None or n <= (METHODS[m].max_n or 0)]
+        grid.extend(make_grid([path], usable, [0], time_limit, threads=1))
+    return grid
+
+
+# ---------------------------------------------------------------------------- tables
+def _pct(x: Any) -> str:
+    return "-" if x is None or pd.isna(x) else f"{100 * float(x):.2f}"
+
+
+def pivot_markdown(frame: pd.DataFrame, column: str, groups: dict[str, str], methods: Sequence[str]) -> str:
+    """Mean ``column`` (percent) per method (rows) and instance group (columns), markdown."""
+    frame = frame.assign(group=frame["instance_path"].map(groups))
+    labels = list(dict.fromkeys(groups.values()))
+    lines = ["| method | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    for m in methods:
+        cells = []
+        for g in labels:
+            vals = frame.loc[(frame["method"] == m) & (frame["group"] == g), column].dropna()
+            cells.append(_pct(vals.mean()) if len(vals) else "-")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def instance_markdown(frame: pd.DataFrame, groups: dict[str, str]) -> str:
+    """Per instance: size, M, best plan (method), best bound (method), optimum and its provers."""
+    lines = ["| instance | n | M | best plan | by | best bound | by | optimum | proven by |", "|---|---:|---:|---:|---|---:|---|---:|---|"]
+    for path in groups:
+        rows = frame[frame["instance_path"] == os.path.normpath(path)]
+        if rows.empty:
+            continue
+        first = rows.iloc[0]
+        plans = rows.dropna(subset=["objective"])
+        best_obj = plans["objective"].min() if len(plans) else None
+        winners = ", ".join(sorted(plans.loc[plans["objective"] == best_obj, "method"])) if best_obj is not None else "-"
+        bounds = rows.dropna(subset=["lower_bound"])
+        best_lb = bounds["lower_bound"].max() if len(bounds) else None
+        bound_by = ", ".join(sorted(bounds.loc[bounds["lower_bound"] == best_lb, "method"])) if best_lb is not None else "-"
+        provers = ", ".join(sorted(rows.loc[rows["status"] == "optimal", "method"])) or "-"
+        optimum = first["optimum"]
+        lines.append(
+            f"| {first['instance']} | {first['n']} | {first['memory']} | {_int(best_obj)} | {winners} | {_int(best_lb)} | "
+            f"{bound_by} | {_int(optimum)} | {provers if not pd.isna(optimum) else '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def _showcase(pairs: Sequence[tuple[str, str]]) -> str:
+    """The instance to draw: the largest n of the set, at its middle budget."""
+    sized = [(load_instance(p), p) for p, _ in pairs]
+    top = max(inst.n for inst, _ in sized)
+    largest = sorted((inst.memory_budget, p) for inst, p in sized if inst.n == top)
+    return largest[len(largest) // 2][1]
+
+
+def _int(x: Any) -> str:
+    return "-" if x is None or pd.isna(x) else str(int(x))
+
+
+def best_fast_plan(frame: pd.DataFrame, path: str) -> tuple[str, Any] | None:
+    """Re-solve the instance with the best quick non-exact method of the table (its plan for a figure)."""
+    rows = frame[(frame["instance_path"] == os.path.normpath(path)) & frame["objective"].notna()]
+    rows = rows[rows["kind"].isin(["baseline", "heuristic", "bound", "portfolio"]) & (rows["seconds"].fillna(1e9) < 10)]
+    if rows.empty:
+        return None
+    best = rows.sort_values(["objective", "seconds"]).iloc[0]
+    result = solve(load_instance(path), str(best["method"]), SolveOptions(time_limit=30, seed=int(best["seed"])))
+    return str(best["method"]), result
+
+
+# ---------------------------------------------------------------------------- the report
+def write_report(out: Path, work: Path, setting: Setting, quick: bool, methods: Sequence[str],
+                 small: list[tuple[str, str]], full: list[tuple[str, str]],
+                 small_rows: list[dict[str, Any]], full_rows: list[dict[str, Any]], seconds: float, jobs: int) -> Path:  # fmt: skip
+    """Write ``experiments.md`` with tables and figures; returns its path."""
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    small_df, full_df = pd.DataFrame(small_rows), pd.DataFrame(full_rows)
+    small_groups, full_groups = dict(small), dict(full)
+    # keep the tables next to the figures so the numbers can be re-plotted or checked
+    shutil.copyfile(work / "small" / "results.csv", figures / "experiments-small.csv")
+    shutil.copyfile(work / "full" / "results.csv", figures / "experiments-full.csv")
+    plot_gaps(small_df, figures / "experiments-gaps-small.png", column="gap_to_optimum",
+              title="Scaled-down mixed backlogs: gap to the proven optimum")  # fmt: skip
+    plot_gaps(full_df, figures / "experiments-gaps-full.png", column="gap",
+              title="Full-size mixed backlogs: gap to the best proven lower bound")  # fmt: skip
+    plan_figs = []
+    for label, df, pairs in (("small", small_df, small), ("full", full_df, full)):
+        if not pairs:
+            continue
+        path = _showcase(pairs)
+        best = best_fast_plan(df, path)
+        if best is not None and best[1].plan is not None:
+            png = figures / f"experiments-plan-{label}.png"
+            plot_plan(best[1].plan, png, method=best[0])
+            plan_figs.append((label, best[0], load_instance(path).name, png.name))
+
+    meta = json.loads((work / "full" / META_FILE).read_text()) if (work / "full" / META_FILE).exists() else {}
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+    n_small = len(small)
+    with_opt = small_df.dropna(subset=["optimum"])["instance_path"].nunique() if len(small_df) else 0
+    fast = [m for m in methods if METHODS[m].kind != "exact"]
+    exact = [m for m in methods if METHODS[m].kind == "exact"]
+    method_lines = "\n".join(f"- `{m}` ({METHODS[m].kind}{f', up to n={METHODS[m].max_n}' if METHODS[m].max_n else ''}): {METHODS[m].help}" for m in methods)
+    # rows of the per-group tables in the summary's order (best mean gap first)
+    order_small = [str(t["method"]) for t in summary_table(small_rows)]
+    order_full = [str(t["method"]) for t in summary_table(full_rows)]
+    s = setting
+    text = f"""# Experiments: how far from optimal is each policy on real traces?
+
+Generated by one command (from the repository root; it resumes if interrupted):
+
+```
+{COMMAND}{' --quick' if quick else ''}
+```
+
+{'**Quick mode**: a reduced grid for testing; the numbers below are not the full experiment.' if quick else ''}
+Git revision `{meta.get('git_revision', 'unknown')}`; {versions}.
+Machine: {meta.get('platform', '?')}, {os.cpu_count()} cores; sweep wall time {seconds / 60:.1f} min
+(runs already finished in `{work}` are reused, not rerun).
+
+## Set-up
+
+**Workload.** Peak-hour backlogs: every request is waiting at round 0, as in a burst that
+overflows the KV cache. Each backlog mixes 70% short conversations (Azure LLM inference trace
+2023, `conv`) and 30% long-document summarization (arXiv summarization, Llama-2 token counts),
+sampled without replacement and shuffled with a fixed seed by
+`scheduler_milp.traces.sample_backlog` (trace origins and licences:
+`scheduler_milp/data/traces/README.md`). Prompt tokens are the request's initial KV
+footprint `s_i`, output tokens its number of rounds `o_i`; memory grows by one token per round.
+
+- **Scaled-down** ({n_small} instances): token counts divided by {s.scale} (rounded up),
+  n in {{{', '.join(map(str, s.small_n))}}}, budget `M` = {', '.join(f'{f:g}' for f in s.small_factors)} x the
+  largest request's peak, seeds {', '.join(map(str, s.small_seeds))}; time limit {s.small_time_limit:g} s per run.
+  Optimum proven on **{with_opt} of {n_small}** instances (a run whose lower bound met its objective).
+- **Full size** ({len(full)} instances): real token counts, n in {{{', '.join(map(str, s.full_n))}}},
+  `M` in {{{', '.join(map(str, s.full_memory))}}} tokens, seed {s.full_seed}; time limit {s.full_time_limit:g} s per run.
+  Methods whose size limit is below n are not run there.
+
+**Gaps** use the one formula `(objective - bound) / objective`, in percent. *Gap to optimum*:
+against the proven optimum of the instance (scaled-down set). *Gap*: against the best lower
+bound any method proved for the instance (full-size set), so it over-states the distance to
+the optimum by the bound's own weakness. A *win* is a plan with the smallest objective any
+method found on the instance (ties count for all). Means are over the instances a method ran on.
+
+**Methods** ({len(fast)} fast, {len(exact)} exact; one solver thread per run, {jobs} runs in parallel):
+
+{method_lines}
+
+## Scaled-down backlogs: gap to the optimum
+
+{summarize(small_rows, markdown=True) if small_rows else '(no runs)'}
+
+Mean gap to the optimum (%) per group (instances without a proven optimum excluded):
+
+{pivot_markdown(small_df, 'gap_to_optimum', small_groups, order_small) if len(small_df) else '(no runs)'}
+
+![gap to optimum](figures/experiments-gaps-small.png)
+
+Per instance:
+
+{instance_markdown(small_df, small_groups) if len(small_df) else '(no runs)'}
+
+## Full-size backlogs: gap to the best bound
+
+{summarize(full_rows, markdown=True) if full_rows else '(no runs)'}
+
+Mean gap to the best bound (%) per group:
+
+{pivot_markdown(full_df, 'gap', full_groups, order_full) if len(full_df) else '(no runs)'}
+
+![gap to best bound](figures/experiments-gaps-full.png)
+
+Per instance:
+
+{instance_markdown(full_df, full_groups) if len(full_df) else '(no runs)'}
+
+## Plans
+
+{chr(10).join(f'Best quick plan on `{name}` ({label} set, `{method}`): rows are requests by start round (grey: waiting), below: memory per round against `M`.{chr(10)}{chr(10)}![{label} plan](figures/{png}){chr(10)}' for label, method, name, png in plan_figs)}
+
+## Files
+
+- `figures/experiments-small.csv`, `figures/experiments-full.csv`: one row per run (see
+  `scheduler_milp/runner.py` for the columns), the tables above are computed from them.
+- Raw, resumable run logs: `{work}/small/runs.jsonl`, `{work}/full/runs.jsonl`.
+
+## Running your own comparisons
+
+The experiment is a thin layer over the runner behind `scripts/compare.py`:
+
+```
+python scripts/compare.py instances/toy instances/adversarial --methods fcfs,sf,svf,dp \\
+    --time-limit 10 --seeds 2 --jobs 2 --out runs/mine --plot runs/mine/gaps.png
+```
+
+- Directories are searched for `*.json` instances. Every (instance, method, seed) run is one
+  line of `runs/mine/runs.jsonl` (appended with one write and an fsync as soon as it ends);
+  `runs/mine/results.csv` is derived from it at the end and `runs/mine/meta.json` records
+  versions and the git revision (also in each row). Rerunning the same command skips finished
+  runs; a killed sweep loses at most the runs in flight. Runs that raise, crash their worker or
+  overrun `time limit x 2 + 30 s` (the worker is killed) are recorded with their error;
+  `--retry-errors` runs them again. Finished runs are reused as they are: after changing a
+  method's code, use a new `--out`.
+- `optimum` is the objective of any run that proved optimality, or the `optimum.value`
+  recorded in the instance file; `gap` is measured against the best bound any run proved.
+- `--backend ray` runs the same grid as Ray tasks (`pip install -e ".[ray]"`); `--address
+  ADDR` joins an existing cluster (instances are shipped with the tasks, the workers need the
+  package installed). `--plugin FILE.py` imports a file that registers extra methods.
+- `python scripts/plot_plan.py PLAN.json INSTANCE.json --out plan.png` (or
+  `scripts/solve.py ... --plot plan.png`) draws one plan as above.
+"""
+    target = out / "experiments.md"
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, target)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the instances, run both sweeps (resuming), write the report."""
+    p = argparse.ArgumentParser(prog="run_experiments.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="directory for experiments.md and figures/ (e.g. docs)")
+    p.add_argument("--work", default=None, help="instances and run logs (default runs/experiments, or runs/experiments-quick)")
+    p.add_argument("--quick", action="store_true", help="a small grid with 5 s limits, for testing")
+    p.add_argument("--methods", default=None, help="comma-separated methods (default: every registered method)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: number of cores)")
+    p.add_argument("--small-time-limit", type=float, default=None, help="seconds per run on the scaled-down set")
+    p.add_argument("--full-time-limit", type=float, default=None, help="seconds per run on the full-size set")
+    p.add_argument("--fresh", action="store_true", help="delete earlier run logs in --work first (after code changes: "
+                   "finished runs are otherwise reused as they are)")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    setting = QUICK if args.quick else Setting()
+    if args.small_time_limit or args.full_time_limit:
+        from dataclasses import replace
+
+        setting = replace(setting, small_time_limit=args.small_time_limit or setting.small_time_limit,
+                          full_time_limit=args.full_time_limit or setting.full_time_limit)  # fmt: skip
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"run_experiments.py: error: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    work = Path(args.work or ("runs/experiments-quick" if args.quick else "runs/experiments"))
+    jobs = args.jobs or os.cpu_count() or 1
+    started = time.monotonic()
+    if args.fresh:
+        for sub in ("small", "full"):
+            shutil.rmtree(work / sub, ignore_errors=True)
+    small, full = build_instances(work, setting)
+    command = sys.argv if argv is None else ["run_experiments.py", *argv]
+    print(f"scaled-down set: {len(small)} instances; full-size set: {len(full)} instances; methods: {', '.join(methods)}")
+    small_report = run_sweep(grid_for([p for p, _ in small], methods, setting.small_time_limit), work / "small",
+                             jobs=jobs, progress=not args.no_progress, command=command)  # fmt: skip
+    print(small_report.summary)
+    full_report = run_sweep(grid_for([p for p, _ in full], methods, setting.full_time_limit), work / "full",
+                            jobs=jobs, progress=not args.no_progress, command=command)  # fmt: skip
+    print(full_report.summary)
+    report = write_report(Path(args.out), work, setting, args.quick, methods, small, full,
+                          small_report.rows, full_report.rows, time.monotonic() - started, jobs)  # fmt: skip
+    print(f"report written to {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The ``auto`` portfolio: proves optimality on tiny instances, never loses to its parts, reports history."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scheduler_milp.bounds import volume_bound
+from scheduler_milp.generators import random_instance
+from scheduler_milp.instance import Instance
+from scheduler_milp.registry import solve
+from scheduler_milp.result import SolveOptions, Status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _check_history(res):
+    history = res.stats["history"]
+    assert history, "auto must record its progress"
+    bounds = [h["lower_bound"] for h in history]
+    objectives = [h["objective"] for h in history if h["objective"] is not None]
+    assert bounds == sorted(bounds), "the best bound never goes down"
+    assert objectives == sorted(objectives, reverse=True), "the best objective never goes up"
+    assert history[-1]["lower_bound"] == res.lower_bound
+    assert history[-1]["objective"] == res.objective or objectives[-1] == res.objective
+    assert "errors" not in res.stats, res.stats.get("errors")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_tiny_instances_are_proven_optimal(seed):
+    inst = random_instance(6, seed=seed, arrivals=3 if seed % 2 else None, block_size=1 + seed % 2,
+                           max_batch=2 if seed == 3 else None)
+    res = solve(inst, "auto", SolveOptions(time_limit=30, seed=1))
+    exact = solve(inst, "dp", SolveOptions(time_limit=30))
+    assert exact.status is Status.OPTIMAL
+    assert res.status is Status.OPTIMAL
+    assert res.objective == exact.objective == res.lower_bound
+    assert res.plan.violations() == []
+    _check_history(res)
+    assert res.stats["plan_source"] and res.stats["bound_source"]
+
+
+def test_medium_instance_bound_and_plan_beat_their_parts():
+    inst = random_instance(150, seed=11, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    res = solve(inst, "auto", SolveOptions(time_limit=8, seed=0))
+    assert res.plan is not None and res.plan.violations() == []
+    for name in ("fcfs", "sf", "svf"):
+        assert res.objective <= solve(inst, name).objective, name
+    assert res.lower_bound >= volume_bound(inst)
+    assert res.lower_bound <= res.objective
+    _check_history(res)
+    assert res.gap == pytest.approx((res.objective - res.lower_bound) / res.objective)
+
+
+def test_formats_example_through_the_cli_default_method():
+    inst = Instance.create(24, [5, 2, 9], [3, 7, 1], [0, 2, 0], ["r0", "r1", "r2"], name="toy-3")
+    path = ROOT / "instances" / "toy" / "toy-3.json"
+    if not path.exists():  # the shipped copy moved: write the FORMATS.md example ourselves
+        path = Path(__import__("tempfile").mkdtemp()) / "toy-3.json"
+        inst.save(path)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "solve.py"), str(path), "--time-limit", "10"],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "method     auto" in out.stdout
+    assert "status     optimal" in out.stdout

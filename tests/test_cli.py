@@ -1,0 +1,172 @@
+"""The command-line contract (FORMATS.md): bad input gives one line on stderr and a non-zero exit.
+
+One malformed-instance case of ``test_instance.py`` per kind of problem (missing file, not JSON,
+missing field, wrong type, zero / negative length, negative arrival, duplicate id, empty list, peak
+too big; CSV: missing column, non-integer cell, missing --memory) is run through
+``scripts/solve.py`` in a real subprocess (the library-level tests cover every case).  The
+subprocesses are started together in a module fixture, as they are mostly interpreter start-up;
+each case is still its own test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler_milp.instance import load_instance
+
+from .test_instance import BAD_CSV_CASES, BAD_JSON_CASES, write_case
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_JSON_CASES = [c for c in BAD_JSON_CASES if c[0] in {
+    "not-json", "missing-prompt", "prompt-string", "zero-output", "negative-output",
+    "negative-arrival", "duplicate-id", "empty-requests", "peak-too-big",
+}]
+CLI_CSV_CASES = [c for c in BAD_CSV_CASES if c[0] in {
+    "csv-missing-output-column", "csv-non-integer", "csv-missing-memory",
+}]
+SOLVE = ROOT / "scripts" / "solve.py"
+MAKE = ROOT / "scripts" / "make_instances.py"
+
+
+def run(script: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a project script with this interpreter; never raises on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def run_many(jobs: dict[str, tuple[Any, ...]]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run several commands concurrently (they are mostly interpreter start-up)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(run, *cmd) for key, cmd in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Non-zero exit, exactly one line on stderr, no traceback, and the given fragments in it."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad_instance_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    tmp = tmp_path_factory.mktemp("bad")
+    jobs: dict[str, tuple[Any, ...]] = {}
+    paths: dict[str, Path] = {}
+    for case, content, _, _ in CLI_JSON_CASES:
+        paths[case] = write_case(tmp, case, content)
+        jobs[case] = (SOLVE, paths[case])
+    for case, text, memory, _, _ in CLI_CSV_CASES:
+        paths[case] = write_case(tmp, case, text, suffix=".csv")
+        jobs[case] = (SOLVE, paths[case], *(["--memory", str(memory)] if memory is not None else []))
+    paths["missing-file"] = tmp / "does-not-exist.json"
+    jobs["missing-file"] = (SOLVE, paths["missing-file"])
+    results = run_many(jobs)
+    return {case: (paths[case], results[case]) for case in jobs}
+
+
+def _named(request_id: str | None) -> list[str]:
+    if request_id is None:
+        return []
+    return [f"request {request_id}" if request_id.startswith("#") else f"'{request_id}'"]
+
+
+@pytest.mark.parametrize(("case", "request_id", "fragment"), [(c[0], c[2], c[3]) for c in CLI_JSON_CASES], ids=[c[0] for c in CLI_JSON_CASES])
+def test_solve_bad_json(bad_instance_runs, case, request_id, fragment):
+    path, proc = bad_instance_runs[case]
+    assert_one_line_error(proc, str(path), fragment, *_named(request_id))
+
+
+@pytest.mark.parametrize(("case", "request_id", "fragment"), [(c[0], c[3], c[4]) for c in CLI_CSV_CASES], ids=[c[0] for c in CLI_CSV_CASES])
+def test_solve_bad_csv(bad_instance_runs, case, request_id, fragment):
+    path, proc = bad_instance_runs[case]
+    assert_one_line_error(proc, str(path), fragment, *_named(request_id))
+
+
+def test_solve_missing_file(bad_instance_runs):
+    path, proc = bad_instance_runs["missing-file"]
+    assert_one_line_error(proc, str(path), "no such file")
+
+
+def test_output_is_not_clobbered_by_a_failed_solve(tmp_path):
+    bad = write_case(tmp_path, "bad", {"memory": 4, "requests": [{"id": "big", "prompt": 9, "output": 1}]})
+    good = write_case(tmp_path, "good", {"memory": 24, "requests": [{"id": "a", "prompt": 5, "output": 3}, {"id": "b", "prompt": 9, "output": 1}]})
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"previous": "plan"}\n')
+    proc = run(SOLVE, bad, "--method", "sf", "--output", plan)
+    assert_one_line_error(proc, str(bad), "'big'")
+    assert plan.read_text() == '{"previous": "plan"}\n'
+    proc = run(SOLVE, good, "--method", "sf", "--output", plan)
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads(plan.read_text())
+    assert set(written["starts"]) == {"a", "b"} and written["objective"] >= 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "good.json", "plan.json"]
+
+
+# ---------------------------------------------------------------------- make_instances.py
+
+
+def test_make_instances_bad_arguments(tmp_path):
+    out = tmp_path / "x.json"
+    cases = {
+        "unknown-trace": ((MAKE, "--mix", "nope=1", "--n", "5", "--out", out), "unknown trace 'nope'"),
+        "memory-and-factor": ((MAKE, "--mix", "conv", "--n", "5", "--memory", "9000", "--memory-factor", "2", "--out", out), "not both"),
+        "no-timestamps": ((MAKE, "--mix", "arxiv", "--n", "5", "--arrivals", "trace", "--out", out), "no timestamps"),
+        "no-source": ((MAKE, "--out", out), "one of the arguments"),
+        "bad-int": ((MAKE, "--mix", "conv", "--n", "ten", "--out", out), "invalid int value"),
+        "memory-too-small": ((MAKE, "--mix", "conv", "--n", "50", "--memory", "100", "--out", out), "does not fit"),
+        "csv-no-memory": ((MAKE, "--csv", tmp_path / "t.csv", "--out", out), "--memory"),
+    }
+    results = run_many({k: v[0] for k, v in cases.items()})
+    for key, (_, fragment) in cases.items():
+        assert_one_line_error(results[key], fragment)
+    assert not out.exists()
+
+
+def test_make_instances_csv_converter(tmp_path):
+    trace = tmp_path / "azure-like.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.6805900,374,44\n"
+        "2023-11-16 18:15:50.9951690,396,109\n"
+        "2023-11-16 18:15:51.22246,879,55\n"
+    )
+    out = tmp_path / "converted.json"
+    proc = run(MAKE, "--csv", trace, "--memory", "4096", "--timestamp-column", "TIMESTAMP", "--round-seconds", "0.5", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    inst = load_instance(out)
+    assert inst.prompt_len.tolist() == [374, 396, 879]
+    assert inst.output_len.tolist() == [44, 109, 55]
+    # 0 s, 4.31 s and 4.54 s after the first request, in rounds of 0.5 s
+    assert inst.arrival.tolist() == [0, 8, 9]
+    assert inst.meta["meta"]["params"]["prompt_column"] == "ContextTokens"
+
+    bad = tmp_path / "bad-cell.csv"
+    bad.write_text("num_prefill_tokens,num_decode_tokens\n12,4\n7,x\n")
+    proc = run(MAKE, "--csv", bad, "--memory", "99", "--out", out)
+    assert_one_line_error(proc, str(bad), "'r1'", "line 3", "must be an integer")
+
+
+def test_make_instances_sample_matches_library(tmp_path):
+    from scheduler_milp.traces import sample_backlog
+
+    out = tmp_path / "mix.json"
+    proc = run(MAKE, "--mix", "conv=0.5,bwb=0.5", "--n", "40", "--seed", "3", "--scale", "8", "--memory-factor", "3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    expected = sample_backlog({"conv": 0.5, "bwb": 0.5}, 40, 3, memory_factor=3, scale=8)
+    assert load_instance(out).to_dict() == expected.to_dict()

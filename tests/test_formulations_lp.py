@@ -1,0 +1,47 @@
+"""``lp`` and :func:`lp_relaxation`: a valid bound, the mean starts, the size refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scheduler_milp.formulations.lp import lp_relaxation
+from scheduler_milp.generators import random_instance
+from scheduler_milp.registry import solve
+from scheduler_milp.result import SolveOptions
+
+
+def test_lp_bound_is_below_the_optimum_and_above_sum_output() -> None:
+    for seed in range(6):
+        inst = random_instance(6, seed, arrivals=2 if seed % 2 else None, block_size=1 + seed % 2)
+        opt = solve(inst, "dp").objective
+        assert opt is not None
+        value, mean = lp_relaxation(inst)
+        assert inst.trivial_lower_bound() - 1e-6 <= value <= opt + 1e-6
+        assert mean.shape == (inst.n,)
+        assert (mean >= inst.arrival - 1e-9).all()
+        res = solve(inst, "lp")
+        assert res.lower_bound is not None and res.lower_bound <= opt
+        assert res.plan is not None and not res.plan.violations()
+
+
+def test_lp_relaxation_is_not_trivial_on_a_loaded_instance() -> None:
+    inst = random_instance(10, 1)
+    value, _ = lp_relaxation(inst)
+    assert value > inst.trivial_lower_bound() + 1
+
+
+def test_lp_refuses_huge_models() -> None:
+    inst = random_instance(40, 0)
+    with pytest.raises(ValueError, match="too large"):
+        lp_relaxation(inst, max_nonzeros=1000)
+    with pytest.raises(ValueError, match="too large"):
+        solve(inst, "lp", SolveOptions(params={"max_nonzeros": 1000}))
+
+
+def test_lp_relaxation_accepts_an_explicit_upper_bound() -> None:
+    inst = random_instance(5, 3)
+    ub = solve(inst, "sf").objective
+    assert ub is not None
+    value, mean = lp_relaxation(inst, upper_bound=ub, time_limit=30)
+    assert np.isfinite(value) and np.isfinite(mean).all()

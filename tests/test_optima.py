@@ -1,0 +1,61 @@
+"""The shipped optimum instances: small ones re-solved by ``milp`` and ``cpsat``; no method beats an optimum.
+
+Every file in ``instances/optima/`` records ``"optimum": {"value": V, "proven_by": [...]}``
+(``benchmarks/make_optima.py``).  Heuristics must return valid plans with objective ``>= V`` and
+every method's lower bound must be ``<= V``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scheduler_milp.instance import Instance, load_instance
+from scheduler_milp.registry import METHODS, solve
+from scheduler_milp.result import SolveOptions, Status
+
+OPTIMA = Path(__file__).resolve().parents[1] / "instances" / "optima"
+FILES = sorted(OPTIMA.glob("*.json"))
+SMALL_N = 8  # re-solved exactly in the test suite (the larger ones by make_optima.py only)
+
+
+def _load(path: Path) -> tuple[Instance, int]:
+    data = json.loads(path.read_text())
+    return load_instance(path), int(data["optimum"]["value"])
+
+
+def test_optima_are_shipped_with_two_proofs() -> None:
+    assert len(FILES) >= 10
+    for path in FILES:
+        data = json.loads(path.read_text())
+        assert set(data["optimum"]["proven_by"]) >= {"milp", "cpsat"}, path.name
+    # the set covers the random class, its variants and trace-shaped instances
+    names = " ".join(p.stem for p in FILES)
+    for part in ("rand-n", "rand-arr", "rand-b2", "rand-cap", "conv-s64"):
+        assert part in names
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if _load(p)[0].n <= SMALL_N], ids=lambda p: p.stem)
+def test_small_optima_are_reproved(path: Path) -> None:
+    inst, value = _load(path)
+    for method in ("milp", "cpsat", "dp"):
+        res = solve(inst, method, SolveOptions(time_limit=60))
+        assert res.status == Status.OPTIMAL and res.objective == value, (method, res.summary())
+
+
+NON_EXACT = [m for m, spec in METHODS.items() if spec.kind != "exact"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", NON_EXACT)
+def test_no_method_beats_a_recorded_optimum(method: str) -> None:
+    for path in FILES:
+        inst, value = _load(path)
+        res = solve(inst, method, SolveOptions(time_limit=1.0, seed=0))
+        if res.plan is not None:
+            assert not res.plan.violations()
+            assert res.plan.total_latency >= value, (method, path.name)
+        if res.lower_bound is not None:
+            assert res.lower_bound <= value, (method, path.name)

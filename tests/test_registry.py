@@ -1,0 +1,64 @@
+"""Every registered method runs and returns what it claims; the CLI lists them all."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from scheduler_milp.generators import random_instance
+from scheduler_milp.instance import Instance
+from scheduler_milp.registry import METHODS, solve
+from scheduler_milp.result import SolveOptions, Status
+
+from .strategies import tiny_instances
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_KINDS = {"baseline", "heuristic"}
+
+
+def check_result(inst: Instance, name: str, res) -> None:
+    assert res.method == name
+    assert res.plan is not None, f"{name} returned no plan"
+    assert res.plan.violations() == []
+    assert res.objective == int(res.plan.latency.sum())
+    assert res.objective >= inst.trivial_lower_bound()
+    assert res.lower_bound is not None and res.lower_bound <= res.objective
+    if res.status is Status.OPTIMAL:
+        assert res.lower_bound == res.objective
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_registered_method_runs(name):
+    inst = random_instance(7, seed=3, arrivals=4, block_size=2, max_batch=3)
+    res = solve(inst, name, SolveOptions(time_limit=20, seed=1, iteration_limit=200))
+    check_result(inst, name, res)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_on_the_formats_example(name):
+    inst = Instance.create(24, [5, 2, 9], [3, 7, 1], [0, 2, 0], ["r0", "r1", "r2"], name="toy-3")
+    res = solve(inst, name, SolveOptions(time_limit=20, seed=1, iteration_limit=200))
+    check_result(inst, name, res)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=tiny_instances())
+def test_fast_methods_valid_and_deterministic(inst):
+    for name, spec in METHODS.items():
+        if spec.kind not in FAST_KINDS:
+            continue
+        opts = SolveOptions(time_limit=5, seed=7, iteration_limit=50)
+        first = solve(inst, name, opts)
+        check_result(inst, name, first)
+        again = solve(inst, name, SolveOptions(time_limit=5, seed=7, iteration_limit=50))
+        assert first.plan.start_round.tolist() == again.plan.start_round.tolist(), name
+
+
+def test_cli_lists_every_method():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "solve.py"), "--list-methods"], capture_output=True, text=True, check=True
+    )
+    for name in METHODS:
+        assert name in out.stdout
