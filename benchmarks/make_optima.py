@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from scheduler_milp.generators import random_instance
@@ -37,15 +38,15 @@ def specs() -> list[tuple[str, Callable[[], Instance]]]:
     """(file name, builder) of every shipped optimum instance."""
     out: list[tuple[str, Callable[[], Instance]]] = []
     for n, seed in ((6, 0), (6, 1), (8, 0), (8, 1), (10, 0), (12, 1)):
-        out.append((f"rand-n{n}-s{seed}", lambda n=n, seed=seed: random_instance(n, seed)))
+        out.append((f"rand-n{n}-s{seed}", partial(random_instance, n, seed)))
     for n, seed in ((8, 0), (10, 1)):
-        out.append((f"rand-arr-n{n}-s{seed}", lambda n=n, seed=seed: random_instance(n, seed, arrivals=6)))
-        out.append((f"rand-b2-n{n}-s{seed}", lambda n=n, seed=seed: random_instance(n, seed, block_size=2)))
-        out.append((f"rand-cap3-n{n}-s{seed}", lambda n=n, seed=seed: random_instance(n, seed, max_batch=3)))
-    out.append(("rand-all-n8-s2", lambda: random_instance(8, 2, arrivals=4, block_size=2, max_batch=2)))
+        out.append((f"rand-arr-n{n}-s{seed}", partial(random_instance, n, seed, arrivals=6)))
+        out.append((f"rand-b2-n{n}-s{seed}", partial(random_instance, n, seed, block_size=2)))
+        out.append((f"rand-cap3-n{n}-s{seed}", partial(random_instance, n, seed, max_batch=3)))
+    out.append(("rand-all-n8-s2", partial(random_instance, 8, 2, arrivals=4, block_size=2, max_batch=2)))
     for n, seed in ((8, 0), (10, 1), (12, 2)):
-        out.append((f"conv-s64-n{n}-s{seed}", lambda n=n, seed=seed: trace_class(n, seed)))
-    out.append(("code-s64-n10-s0", lambda: trace_class(10, 0, "code")))
+        out.append((f"conv-s64-n{n}-s{seed}", partial(trace_class, n, seed)))
+    out.append(("code-s64-n10-s0", partial(trace_class, 10, 0, "code")))
     return out
 
 

@@ -3,16 +3,16 @@
 Within ``options.time_limit`` seconds (default :data:`DEFAULT_TIME_LIMIT`; model building counts)
 it runs, in this order, each phase capped by its share of the time *still left* when it starts:
 
-1. **fast plans** (no cap; sub-second to a few seconds): ``heuristics.best_fast_plan`` when that
-   module offers it, else every fast baseline of the registry (``fcfs``, ``fcfs-skip``, ``sf``,
-   ``size``, ``mcsf``, ``svf``) and ``sorted-f`` when registered;
-2. **quick bounds**: ``sum o_i`` and the volume bound (:mod:`scheduler_milp.bounds`);
+1. **fast plans** (sub-second to a few seconds): the methods of ``heuristics.FAST_METHODS``
+   (``svf`` first), one by one while time is left; the first plan is always computed, even when
+   it alone takes longer than the limit (there is no answer without a plan);
+2. **quick bounds**: ``sum o_i``, the volume and busy-time bounds (:mod:`scheduler_milp.bounds`);
 3. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
    with the best plan, 60% of the time left; on small instances this usually proves optimality;
-4. **local search** ``ls`` when registered, warm-started, 25% of the time left;
-5. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
-   bound and initial prices), 45% of the time left;
-6. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
+4. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
+   bound and initial prices), 40% of the time left;
+5. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
+6. **local search** ``ls`` when registered, warm-started, 40% of the time left;
 7. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left.
 
 It stops as soon as the bound meets the objective (then the status is ``optimal``, derived by
@@ -45,8 +45,8 @@ FAST_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "sorted-f")
 DEFAULTS: dict[str, Any] = {
     "exact_max_n": 30,  # run an exact model when n is at most this
     "exact_share": 0.6,
-    "ls_share": 0.25,
-    "lagrange_share": 0.45,
+    "ls_share": 0.4,
+    "lagrange_share": 0.4,
     "lp_share": 0.3,
     "reserve": 0.5,  # seconds kept back for building the result and validation
 }
@@ -174,32 +174,44 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             warm_start=port.plan if warm else None,
             iteration_limit=None,
             params={},
-            verbose=options.verbose,
+            verbose=False,  # -v asks for auto's progress lines, not every solver's log
         )
 
     # 1. fast plans -------------------------------------------------------------------------------
     def fast() -> None:
-        try:
-            from .heuristics import best_fast_plan  # type: ignore[attr-defined]
-        except ImportError:
-            best_fast_plan = None
-        if best_fast_plan is not None:
-            name, plan = best_fast_plan(instance)
-            port.offer_plan(plan, name)
-            return
-        for name in FAST_METHODS:
-            if _registered(name) and port.left() > 0.05:
+        import importlib
+
+        # the heuristics package lists the fast plan methods; run them one by one here (not through
+        # best_fast_plan) so that the time limit is checked between them; svf first: it wins on the
+        # trace backlogs, so a too-short limit still gets the best of them.
+        listed = getattr(importlib.import_module(".heuristics", __package__), "FAST_METHODS", FAST_METHODS)
+        names = sorted(dict.fromkeys(listed), key=lambda m: (m != "svf", m != "sf"))
+        slowest = 0.0
+        for name in names:
+            if not _registered(name):
+                continue
+            if port.plan is not None and port.left() < 1.5 * slowest:
+                port.skipped[name] = "no time left"
+                continue
+            t0 = time.perf_counter()
+            try:
                 port.offer_plan(solve(instance, name, sub_options(port.left(), warm=False)).plan, name)
+            except (ValueError, RuntimeError) as err:  # a method declining the instance
+                port.skipped[name] = str(err)
+            slowest = max(slowest, time.perf_counter() - t0)
 
     run_phase("fast", fast)
 
     # 2. quick bounds -----------------------------------------------------------------------------
     def quick_bounds() -> None:
-        from .bounds import volume_bound
+        from . import bounds
 
-        port.offer_bound(volume_bound(instance), "volume")
+        port.offer_bound(bounds.volume_bound(instance), "volume")
+        busy = getattr(bounds, "busy_time_bound", None)  # O(n log n); absent in older versions
+        if busy is not None:
+            port.offer_bound(busy(instance), "busy-time")
 
-    run_phase("volume", quick_bounds)
+    run_phase("quick-bounds", quick_bounds)
 
     # 3. exact model for tiny instances -------------------------------------------------------------
     def exact() -> None:
@@ -215,17 +227,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     if n <= int(prm["exact_max_n"]):
         run_phase("exact", exact)
 
-    # 4. local search -------------------------------------------------------------------------------
-    def local_search() -> None:
-        res = solve(instance, "ls", sub_options(port.left() * float(prm["ls_share"])))
-        port.offer_plan(res.plan, "ls")
-
-    if _registered("ls"):
-        run_phase("ls", local_search)
-    else:
-        port.skipped["ls"] = "not registered"
-
-    # 5. Lagrangian bound ---------------------------------------------------------------------------
+    # 4. Lagrangian bound ---------------------------------------------------------------------------
     def lagrange() -> None:
         from .bounds import lagrangian
 
@@ -242,7 +244,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     if port.plan is not None:
         run_phase("lagrange", lagrange)
 
-    # 6. LP bound -----------------------------------------------------------------------------------
+    # 5. LP bound -----------------------------------------------------------------------------------
     def lp() -> None:
         res = solve(instance, "lp", sub_options(port.left() * float(prm["lp_share"])))
         port.offer_plan(res.plan, "lp")
@@ -253,6 +255,16 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         run_phase("lp", lp)
     else:
         port.skipped["lp"] = "not registered or instance beyond its size limit"
+
+    # 6. local search -------------------------------------------------------------------------------
+    def local_search() -> None:
+        res = solve(instance, "ls", sub_options(port.left() * float(prm["ls_share"])))
+        port.offer_plan(res.plan, "ls")
+
+    if _registered("ls"):
+        run_phase("ls", local_search)
+    else:
+        port.skipped["ls"] = "not registered"
 
     # 7. large-neighbourhood search with the time left ----------------------------------------------
     def lns() -> None:
@@ -266,7 +278,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     if port.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
         from .baselines import solve_svf
 
-        port.offer_plan(solve_svf(instance).plan, "svf")
+        port.offer_plan(solve_svf(instance, SolveOptions()).plan, "svf")
     elapsed = port.elapsed()
     stop = StopReason.COMPLETED if port.closed() or port.left() > 0.05 else StopReason.TIME_LIMIT
     stats: dict[str, Any] = {

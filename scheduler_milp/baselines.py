@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,13 +45,19 @@ def decode_priority(instance: Instance, priority: IntArray, blocking: bool = Fal
     return Plan.checked(instance, walk.start_round)
 
 
-def _walk_method(name: str, prio_fn, blocking: bool):  # type: ignore[no-untyped-def]
+def _walk_method(
+    name: str, prio_fn: Callable[[Instance], IntArray], blocking: bool
+) -> Callable[[Instance, SolveOptions | None], SolveResult]:
     def run(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
         options = options or SolveOptions()
         t0 = time.perf_counter()
         priority = prio_fn(instance)
         t1 = time.perf_counter()
-        walk = priority_walk(instance, priority, blocking=options.params.get("blocking", blocking))
+        # --param blocking=true|false switches the variant, --param lookahead=-1 makes the skipping
+        # walk equal to the round-by-round simulation (see priority_walk)
+        use_blocking = bool(options.params.get("blocking", blocking))
+        lookahead = int(options.params.get("lookahead", 0))
+        walk = priority_walk(instance, priority, blocking=use_blocking, lookahead=lookahead)
         plan = Plan.checked(instance, walk.start_round)
         t2 = time.perf_counter()
         return SolveResult(
@@ -59,10 +66,11 @@ def _walk_method(name: str, prio_fn, blocking: bool):  # type: ignore[no-untyped
             plan,
             build_seconds=t1 - t0,
             solve_seconds=t2 - t1,
-            stats={"events": walk.events, "checks": walk.checks, "blocking": blocking},
+            stats={"events": walk.events, "checks": walk.checks, "blocking": use_blocking, "lookahead": lookahead},
         )
 
-    run.__doc__ = f"``{name}``: priority walk by {prio_fn.__doc__.splitlines()[0].strip()} ({'blocking' if blocking else 'skipping'})."
+    first_line = (prio_fn.__doc__ or name).splitlines()[0].strip()
+    run.__doc__ = f"``{name}``: priority walk by {first_line} ({'blocking' if blocking else 'skipping'})."
     run.__name__ = f"solve_{name.replace('-', '_')}"
     return run
 
@@ -93,7 +101,7 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
     rank = natural_rank(inst.ids)
     arr_order = np.lexsort((rank, inst.arrival))
     arr_times = inst.arrival[arr_order]
-    first_round = inst.mem(np.arange(n), 1)
+    first_round = inst.mem(np.arange(n), 1).tolist()
     queue: deque[int] = deque()
     running = RunningSet(inst)
     admitted_seq: dict[int, int] = {}
@@ -104,12 +112,10 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
     ptr = 0
     done = 0
     t = int(arr_times[0])
-    o = inst.output_len
     while done < n:
         # completions at t
-        for i in [i for i, s in running.members().items() if s + o[i] <= t]:
-            running.remove(i)
-            admitted_seq.pop(i)
+        for i in running.drop_completed(t):
+            del admitted_seq[i]
             done += 1
         if done == n:
             break
@@ -117,7 +123,7 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
         while ptr < k:
             queue.append(int(arr_order[ptr]))
             ptr += 1
-        need = int(running.usage_at(t)[0]) if len(running) else 0
+        need = running.usage_now(t)
         evicted = False
         while need > m:
             victim = max(admitted_seq, key=admitted_seq.__getitem__)
@@ -128,15 +134,15 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
             queue.appendleft(victim)
             evictions += 1
             evicted = True
-            need = int(running.usage_at(t)[0]) if len(running) else 0
+            need = running.usage_now(t)
         if not evicted:
-            while queue and len(running) < cap and need + int(first_round[queue[0]]) <= m:
+            while queue and len(running) < cap and need + first_round[queue[0]] <= m:
                 j = queue.popleft()
                 running.add(j, t)
                 start_round[j] = t
                 admitted_seq[j] = seq
                 seq += 1
-                need += int(first_round[j])
+                need += first_round[j]
         # next event
         nxt = math.inf
         c = running.next_completion()
@@ -144,13 +150,17 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
             nxt = c
             # first overflow round before that completion (usage grows in between)
             lo, hi = t + 1, c - 1
-            if lo <= hi and int(running.usage_at(hi)[0]) > m:
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if int(running.usage_at(mid)[0]) > m:
-                        hi = mid
-                    else:
-                        lo = mid + 1
+            if lo <= hi and running.usage_now(hi) > m:
+                if inst.block_size == 1:
+                    # the same requests all run until c: usage(tau) = need + len * (tau - t)
+                    lo = max(lo, t + (m - need) // len(running) + 1)
+                else:
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if running.usage_now(mid) > m:
+                            hi = mid
+                        else:
+                            lo = mid + 1
                 nxt = min(nxt, lo)
         if ptr < n:
             nxt = min(nxt, int(arr_times[ptr]))

@@ -154,18 +154,20 @@ class RunningSet:
             del lst[p]
         self._arrays = None
 
-    def drop_completed(self, t: int) -> None:
-        """Remove every request whose completion ``C_i <= t``."""
+    def drop_completed(self, t: int) -> list[int]:
+        """Remove every request whose completion ``C_i <= t``; return them (by completion)."""
         cs = self._comp
         if not cs or cs[0] > t:
-            return
+            return []
         k = bisect_right(cs, t)
-        for i in self._idx[:k]:
+        done = self._idx[:k]
+        for i in done:
             del self._members[i]
         # the memory at the remaining checkpoints (all > t) never included the completed ones
         for lst in (self._idx, cs, self._base, self._use, self._g):
             del lst[:k]
         self._arrays = None
+        return done
 
     def next_completion(self) -> int | None:
         """The earliest completion round among the running requests."""
@@ -182,7 +184,11 @@ class RunningSet:
         return sum(-((-(x + tau)) // b) * b for x in self._base[pos:])
 
     def _numpy(self) -> tuple[IntArray, ...]:
-        """``(completion, suffix sums of base, suffix phase counts, slack, prefix-min slack)``."""
+        """``(completion, suffix sums of base, suffix phase counts, slack, prefix-min slack)``.
+
+        The prefix minimum has a leading "no bound" so that ``gmin[cnt]`` is the minimum slack over
+        the first ``cnt`` checkpoints, ``cnt = 0`` included.
+        """
         if self._arrays is None:
             comp = np.array(self._comp, dtype=np.int64)
             base = np.array(self._base, dtype=np.int64)
@@ -198,7 +204,9 @@ class RunningSet:
             else:
                 suf_phase = _EMPTY
             g = np.array(self._g, dtype=np.int64)
-            gmin = np.minimum.accumulate(g) if r else _EMPTY
+            gmin = np.empty(r + 1, dtype=np.int64)
+            gmin[0] = _NO_BOUND
+            np.minimum.accumulate(g, out=gmin[1:])
             self._arrays = (comp, suf, suf_phase, g, gmin)
         return self._arrays
 
@@ -207,13 +215,16 @@ class RunningSet:
         tau_arr = np.atleast_1d(np.asarray(tau, dtype=np.int64))
         if not self._comp:
             return np.zeros(tau_arr.shape, dtype=np.int64)
+        return self._usage_sorted(tau_arr)
+
+    def _usage_sorted(self, tau_arr: IntArray) -> IntArray:
         comp, suf, suf_phase, _, _ = self._numpy()
         # alive in round tau: completion > tau -> the suffix from the first such request
         pos = np.searchsorted(comp, tau_arr, side="right")
         usage = suf[pos] + (comp.size - pos) * tau_arr
         if self.B > 1:
             # request k pads (-(base_k + tau)) mod B, a function of its phase base_k mod B
-            usage = usage + (suf_phase[pos] * self._pad_table[tau_arr % self.B]).sum(axis=1)
+            usage += (suf_phase[pos] * self._pad_table[tau_arr % self.B]).sum(axis=1)
         return usage
 
     # ------------------------------------------------------------------ the future-peak check
@@ -226,19 +237,19 @@ class RunningSet:
         """
         o = np.asarray(out_values, dtype=np.int64)
         b = self.B
-        end = t + o - 1
-        bound = ((self.M - self.usage_at(end)) // b) * b - o  # (b): own last round
-        if self._comp:
-            comp, _, _, g, gmin = self._numpy()
-            # (a): every checkpoint tau_k in [t, end], i.e. t < c_k <= end + 1
-            lo = bisect_right(self._comp, t)
-            if lo:
-                gmin = np.full(comp.size, _NO_BOUND, dtype=np.int64)
-                gmin[lo:] = np.minimum.accumulate(g[lo:])
-            cnt = np.searchsorted(comp, end + 1, side="right")
-            bound_a = gmin[np.maximum(cnt - 1, 0)] + (t - 1)
-            bound = np.where(cnt > lo, np.minimum(bound, bound_a), bound)
-        return bound
+        end = o + (t - 1)
+        if not self._comp:
+            return ((self.M - 0 * o) // b) * b - o
+        usage = self._usage_sorted(end)
+        bound = (self.M - usage if b == 1 else ((self.M - usage) // b) * b) - o  # (b): own last round
+        comp, _, _, g, gmin = self._numpy()
+        # (a): every checkpoint tau_k in [t, end], i.e. t < c_k <= end + 1
+        lo = bisect_right(self._comp, t)
+        if lo:
+            gmin = np.full(comp.size + 1, _NO_BOUND, dtype=np.int64)
+            np.minimum.accumulate(g[lo:], out=gmin[lo + 1 :])
+        cnt = np.searchsorted(comp, end + 1, side="right")
+        return np.minimum(bound, gmin[cnt] + (t - 1))
 
     def max_prompt_one(self, out_value: int, t: int) -> int:
         """Scalar :meth:`max_prompt` for one output length."""

@@ -15,7 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formulations.timeindexed import MAX_NONZEROS, TimeIndexed, build, check_plan_fits
+from .formulations.timeindexed import (
+    MAX_NONZEROS,
+    TimeIndexed,
+    build,
+    check_plan_fits,
+    left_justify,
+)
 from .instance import Instance, IntArray
 from .plan import Plan
 from .result import SolveOptions, SolveResult, StopReason, round_bound
@@ -64,20 +70,25 @@ def prepare(instance: Instance, options: SolveOptions) -> Prepared:
     """Compute the upper bound, choose the warm start and build the time-indexed structure.
 
     ``options.warm_start`` (a valid plan) overrides the baseline as warm start and also tightens
-    the upper bound when it is better.  ``options.params``: ``warm_start=False`` gives the solver
-    no starting solution; ``max_nonzeros`` changes the size refusal limit.
+    the upper bound when it is better.  Both are left-justified first (:func:`left_justify`:
+    requests moved earlier while the plan stays valid; the objective can only drop).  ``options.params``: ``warm_start=False`` gives the solver
+    no starting solution; ``max_nonzeros`` changes the size refusal limit; ``tight_windows=False``
+    uses MODEL.md's plain windows instead of the energy-tightened ones.
     """
     started = time.perf_counter()
     deadline = options.deadline(started)
-    ub_plan, ub_source = best_baseline(instance)
+    baseline_plan, ub_source = best_baseline(instance)
+    # left-justified plans are never worse and satisfy the left-shift dominance rows of cpsat
+    ub_plan = left_justify(baseline_plan)
     user = options.warm_start
-    if user is not None and user.instance is not instance:
+    if user is not None:
         # same requests in the same order is all we need
-        user = Plan.checked(instance, user.start_round)
+        user = left_justify(Plan.checked(instance, user.start_round))
     if user is not None and user.total_latency < ub_plan.total_latency:
         ub_plan, ub_source = user, "warm_start"
     max_nonzeros = int(options.params.get("max_nonzeros", MAX_NONZEROS))
-    model = build(instance, ub_plan.total_latency, max_nonzeros=max_nonzeros)
+    # tight_windows=False: MODEL.md's plain latest_i = UB - sum o + a_i (for the ablation table)
+    model = build(instance, ub_plan.total_latency, max_nonzeros=max_nonzeros, tight=bool(options.params.get("tight_windows", True)))
     hint: Plan | None = None
     hint_source = "none"
     if options.params.get("warm_start", True):
@@ -90,6 +101,7 @@ def prepare(instance: Instance, options: SolveOptions) -> Prepared:
     stats = {
         "upper_bound": ub_plan.total_latency,
         "upper_bound_source": ub_source,
+        "baseline_objective": baseline_plan.total_latency,
         "warm_start_source": hint_source,
         "warm_start_objective": None if hint is None else hint.total_latency,
         "columns": model.n_cols,

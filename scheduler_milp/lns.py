@@ -78,10 +78,10 @@ class LNSOutcome:
 
 def starting_plan(instance: Instance) -> tuple[Plan, str]:
     """The best fast plan: ``heuristics.best_fast_plan`` when available, else the best baseline."""
-    try:
-        from .heuristics import best_fast_plan  # type: ignore[attr-defined]
-    except ImportError:
-        best_fast_plan = None
+    import importlib
+
+    # the heuristics package is written in parallel: use its best_fast_plan when it offers one
+    best_fast_plan = getattr(importlib.import_module(".heuristics", __package__), "best_fast_plan", None)
     if best_fast_plan is not None:
         name, plan = best_fast_plan(instance)
         return plan, name

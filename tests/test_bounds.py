@@ -102,7 +102,15 @@ def test_bounds_never_exceed_the_optimum_on_random_tiny_instances():
         lag = lagrangian(inst, iterations=60, time_limit=None)
         assert lag.bound <= optimum, inst.to_dict()
         # any horizon and any bucket width must stay a bound
-        odd = lagrangian(inst, iterations=30, time_limit=None, horizon=int(rng.integers(1, 20)), bucket_width=int(rng.integers(2, 5)))
+        odd = lagrangian(
+            inst,
+            iterations=30,
+            time_limit=None,
+            horizon=int(rng.integers(1, 20)),
+            bucket_width=int(rng.integers(1, 5)),
+            window_radius=int(rng.integers(1, 4)),
+            exact_every=2,
+        )
         assert odd.bound <= optimum, inst.to_dict()
         tight["volume"] += vb == optimum
         tight["lagrange"] += lag.bound == optimum

@@ -27,7 +27,7 @@ import numpy as np
 from ..exact import finish, prepare
 from ..instance import Instance
 from ..result import SolveOptions, SolveResult
-from .timeindexed import TimeIndexed, energy_lower_bound
+from .timeindexed import TimeIndexed, energy_lower_bound, left_shift_terms
 
 log = logging.getLogger("scheduler_milp.cpsat")
 
@@ -39,7 +39,13 @@ def piece_starts(output_len: int, pieces: int) -> list[int]:
 
 
 def build_cpsat(
-    model: TimeIndexed, symmetry: bool = True, cumulative: int = 0, count_cuts: bool = True, energy_bound: bool = True
+    model: TimeIndexed,
+    symmetry: bool = True,
+    cumulative: int = 0,
+    count_cuts: bool = True,
+    energy_bound: bool = True,
+    left_shift: bool = False,
+    hint_x: np.ndarray | None = None,
 ) -> tuple[Any, list[Any], list[Any]]:
     """The CP-SAT model; returns ``(cp_model, column Booleans, start variables)``."""
     from ortools.sat.python import cp_model
@@ -78,6 +84,8 @@ def build_cpsat(
         for group in model.identical_groups():
             for i, j in zip(group[:-1], group[1:], strict=True):
                 cp.add(start_vars[int(i)] <= start_vars[int(j)])
+    if left_shift:
+        _add_left_shift(cp, model, xs, hint_x)
     if cumulative > 0:
         intervals, demands = [], []
         whole = []
@@ -92,6 +100,31 @@ def build_cpsat(
         if inst.max_batch is not None:
             cp.add_cumulative(whole, [1] * n, inst.max_batch)
     return cp, xs, start_vars
+
+
+def _add_left_shift(cp: Any, model: TimeIndexed, xs: list[Any], hint_x: np.ndarray | None = None) -> None:
+    """Left-shift dominance (:func:`.timeindexed.left_shift_terms`): a request that could start one
+    round earlier is not in any optimal plan, so a start ``t > a_i`` needs round ``t - 1`` blocked
+    (memory or batch) or another request ending inside ``[t, t + o_i - 2]``."""
+    from ortools.sat.python import cp_model
+
+    cap = model.instance.max_batch
+    for c, threshold, load_cols, load_coefs, end_cols in left_shift_terms(model):
+        reasons = [xs[int(e)] for e in end_cols]
+        if int(load_coefs.sum()) >= threshold:
+            blocked = cp.new_bool_var(f"mem_blocked{c}")
+            cp.add(cp_model.LinearExpr.weighted_sum([xs[int(k)] for k in load_cols], load_coefs.tolist()) >= threshold).only_enforce_if(blocked)
+            reasons.append(blocked)
+            if hint_x is not None:
+                # keep the hint complete: the auxiliary literal's value under the hinted plan
+                cp.add_hint(blocked, bool(int((load_coefs * hint_x[load_cols]).sum()) >= threshold))
+        if cap is not None and len(load_cols) >= cap:
+            full = cp.new_bool_var(f"batch_full{c}")
+            cp.add(cp_model.LinearExpr.sum([xs[int(k)] for k in load_cols]) >= cap).only_enforce_if(full)
+            reasons.append(full)
+            if hint_x is not None:
+                cp.add_hint(full, bool(int(hint_x[load_cols].sum()) >= cap))
+        cp.add_bool_or([xs[c].Not(), *reasons])
 
 
 def profile_steps(instance: Instance, i: int) -> list[tuple[int, int]]:
@@ -161,12 +194,15 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
     options = options or SolveOptions()
     prepared = prepare(instance, options)
     model = prepared.model
+    hint_x = None if prepared.hint is None else model.indicator(prepared.hint.start_round)
     cp, xs, start_vars = build_cpsat(
         model,
+        hint_x=hint_x,
         symmetry=bool(options.params.get("symmetry", True)),
         cumulative=int(options.params.get("cumulative", 0)),
         count_cuts=bool(options.params.get("count_cuts", True)),
         energy_bound=bool(options.params.get("energy_bound", True)),
+        left_shift=bool(options.params.get("left_shift", False)),
     )
     if prepared.hint is not None:
         x = model.indicator(prepared.hint.start_round).tolist()
@@ -194,7 +230,7 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
 
     seen = _FirstSolution()
 
-    class Callback(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
+    class Callback(cp_model.CpSolverSolutionCallback):
         def on_solution_callback(self) -> None:
             seen.objectives.append(self.objective_value)
 
@@ -221,6 +257,8 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
         "solutions": len(seen.objectives),
         "warm_start_accepted": None if prepared.hint is None else bool(hint_msg and hint_msg.group(1) == "feasible"),
         "branches": solver.num_branches,
+        # CP-SAT's deterministic time: comparable across runs on a busy machine
+        "deterministic_time": solver.response_proto.deterministic_time,
         "conflicts": solver.num_conflicts,
     }
     if options.params.get("keep_log"):

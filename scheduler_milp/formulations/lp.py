@@ -15,9 +15,13 @@ relaxation stays a relaxation).  A model beyond ``max_nonzeros`` raises ``ValueE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -27,6 +31,21 @@ from ..result import SolveOptions, SolveResult, StopReason, round_bound
 from .timeindexed import MAX_NONZEROS, SparseRows, TimeIndexed, build
 
 log = logging.getLogger("scheduler_milp.lp")
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (C-level prints) for the duration of the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 class LPResult:
@@ -44,7 +63,9 @@ def solve_lp_model(model: TimeIndexed, time_limit: float | None = None, threads:
     """Solve the LP relaxation of a built time-indexed structure with HiGHS (dual simplex)."""
     import highspy
 
-    h = highspy.Highs()
+    with _quiet_stdout():
+        # HiGHS prints its banner from C++ when the object is made, before output_flag applies
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     # HiGHS keeps one global thread pool per process; a different ``threads`` value than the
     # pool's makes run() fail, so the pool is reset first (cheap, nothing else is running).

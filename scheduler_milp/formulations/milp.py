@@ -103,9 +103,8 @@ def _set_start(m: Any, model: TimeIndexed, prepared: Prepared) -> None:
 
 
 def _solve_highs(m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None) -> dict[str, Any]:
-    from pyomo.contrib.appsi.solvers import Highs
-
     import highspy
+    from pyomo.contrib.appsi.solvers import Highs
 
     # one HiGHS thread pool per process: reset it so that our ``threads`` value is accepted
     highspy.Highs.resetGlobalScheduler(True)

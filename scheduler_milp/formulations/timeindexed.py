@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..instance import Instance, IntArray
-from ..plan import Plan
+from ..plan import Plan, validate
 
 #: Default refusal limit on the number of memory-row nonzeros (a clear ValueError beyond).
 MAX_NONZEROS = 5_000_000
@@ -324,3 +324,75 @@ def check_plan_fits(model: TimeIndexed, plan: Plan) -> bool:
     """True when every start of ``plan`` lies inside its request's window."""
     s = plan.start_round
     return bool(((s >= model.instance.arrival) & (s <= model.latest)).all())
+
+
+def left_justify(plan: Plan) -> Plan:
+    """Shift requests one round earlier while the plan stays valid (objective never grows).
+
+    The result satisfies the left-shift dominance of :func:`left_shift_terms`, so it can serve as
+    a hint for a model that contains those constraints.
+    """
+    inst = plan.instance
+    starts = plan.start_round.copy()
+    changed = True
+    while changed:
+        changed = False
+        for i in np.argsort(starts, kind="stable").tolist():
+            while starts[i] > inst.arrival[i]:
+                starts[i] -= 1
+                if validate(inst, starts):
+                    starts[i] += 1
+                    break
+                changed = True
+    return Plan.checked(inst, starts)
+
+
+def round_entries(model: TimeIndexed) -> SparseRows:
+    """Every (round, column, mem) entry as CSR rows by round ``0..horizon-1`` (no row dropped)."""
+    inst = model.instance
+    o = inst.output_len
+    per_col = o[model.col_request]
+    offs = np.zeros(model.n_cols + 1, dtype=np.int64)
+    offs[1:] = np.cumsum(per_col)
+    ent_col = np.repeat(np.arange(model.n_cols, dtype=np.int64), per_col)
+    k = np.arange(len(ent_col), dtype=np.int64) - offs[ent_col] + 1
+    ent_round = model.col_start[ent_col] + k - 1
+    ent_mem = np.asarray(inst.mem(model.col_request[ent_col], k), dtype=np.int64)
+    return _rows(ent_round, ent_col, ent_mem, np.ones(model.horizon, dtype=bool), inst.memory_budget)
+
+
+def left_shift_terms(model: TimeIndexed) -> list[tuple[int, int, IntArray, IntArray, IntArray]]:
+    """Per column ``(i, t)`` with ``t > a_i``: what must hold for it in every optimal plan.
+
+    Returns ``(column, threshold, load_cols, load_coefs, end_cols)``: in an optimal plan with
+    ``S_i = t``, either the others' memory in round ``t - 1`` is at least ``threshold``
+    (``= M - mem_i(1) + 1``; with ``max_batch`` the caller also accepts a full batch there), or
+    some other request has its last round in ``[t, t + o_i - 2]`` (one of ``end_cols`` is 1).
+
+    Why (docs/exact.md, left-shift dominance): moving ``i`` to ``t - 1`` lowers the objective by
+    one; in a round ``r`` of ``[t, t + o_i - 2]`` in which no other request has its last round, the
+    others running at ``r`` still run at ``r + 1`` holding at least as much, and ``i`` now holds
+    what it held at ``r + 1``, so round ``r`` is no fuller than round ``r + 1`` was.  Only round
+    ``t - 1`` and rounds where another request ends can block the move.
+    """
+    inst = model.instance
+    entries = round_entries(model)
+    end = model.col_start + inst.output_len[model.col_request] - 1  # last round of each column
+    order = np.argsort(end, kind="stable")
+    end_sorted = end[order]
+    out = []
+    for c in range(model.n_cols):
+        i = int(model.col_request[c])
+        t = int(model.col_start[c])
+        if t <= int(inst.arrival[i]):
+            continue
+        lo_i, hi_i = int(model.col_offset[i]), int(model.col_offset[i + 1])
+        cols, coefs = entries.row(t - 1) if t - 1 < entries.n_rows else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        other = (cols < lo_i) | (cols >= hi_i)
+        threshold = inst.memory_budget - int(inst.mem(i, 1)) + 1
+        o_i = int(inst.output_len[i])
+        a, b = np.searchsorted(end_sorted, t, side="left"), np.searchsorted(end_sorted, t + o_i - 2, side="right")
+        ends = order[a:b]
+        ends = ends[(ends < lo_i) | (ends >= hi_i)]
+        out.append((c, threshold, cols[other], coefs[other], np.sort(ends)))
+    return out

@@ -69,6 +69,7 @@ class _Screen:
 
     def __init__(self, instance: Instance):
         self.prompt_len = instance.prompt_len
+        self.peak_memory = instance.peak_memory  # a property computed over all requests: cache it
         self.out_values, self.out_pos = np.unique(instance.output_len, return_inverse=True)
 
     def fitting(self, running: RunningSet, cand: IntArray, t: int) -> IntArray:
@@ -149,10 +150,12 @@ def min_f_batch(
     screen: _Screen | None = None,
     shortlist: int = 64,
     orders: tuple[str, ...] = ("output", "peak"),
+    output_sorted: bool = False,
 ) -> tuple[list[int], float, bool]:
     """The batch (list of request indices) to start in round ``t`` and its F value.
 
-    ``cand`` are waiting requests that each fit alone next to ``running`` (which is not changed).
+    ``cand`` are waiting requests that each fit alone next to ``running`` (which is not changed);
+    ``output_sorted`` says they are already in ascending output order (saves the sorts).
     Returns ``(batch, F, certified_exact)``.
     """
     inst = running.instance
@@ -161,7 +164,7 @@ def min_f_batch(
     if cand.size <= exact_max:
         batch, f = _Exact(running, t, cand, cap, screen).run()
         return batch, f, True
-    peak = inst.peak_memory[cand]
+    peak = screen.peak_memory[cand]
     all_keys = {"output": o[cand], "peak": peak, "output_x_peak": o[cand] * peak}
     best: tuple[float, list[int]] = (math.inf, [])
     exact = False
@@ -171,7 +174,9 @@ def min_f_batch(
         # only the first ``shortlist`` of each order are walked: larger batches are formed by the
         # next rounds of ``fill`` in the same decision round.  (key, position) is a unique
         # integer, so the partial selection equals a stable sort's prefix.
-        if cand.size > 2 * shortlist:
+        if name == "output" and output_sorted:
+            order = cand[:shortlist]
+        elif cand.size > 2 * shortlist:
             unique_key = key * cand.size + pos
             top = np.argpartition(unique_key, shortlist - 1)[:shortlist]
             order = cand[top[np.argsort(unique_key[top])]]
@@ -195,12 +200,13 @@ def min_f_batch(
             # at most ``limit`` smallest first-round memories are summed (bounded work); if even
             # they all fit, no certificate is claimed
             limit = min(cand.size, cap, 4 * shortlist)
-            first = np.sort(np.partition(inst.mem(cand, 1), limit - 1)[:limit]) if limit < cand.size else np.sort(inst.mem(cand, 1))
+            first = np.sort(np.partition(inst.mem(cand, 1), limit - 1)[:limit])
             kmax = int(np.searchsorted(np.cumsum(first), free, side="right"))
             if kmax == limit < min(cand.size, cap):
                 kmax = 0
-            if 0 < kmax and k <= plain:
-                pk = np.cumsum(np.sort(np.partition(o[cand], kmax - 1)[:kmax]))
+            if kmax > 0 and k <= plain:
+                smallest = o[cand[:kmax]] if output_sorted else np.sort(np.partition(o[cand], kmax - 1)[:kmax])
+                pk = np.cumsum(smallest)
                 kk = np.arange(1, kmax + 1)
                 exact = bool((pk / (kk * kk)).min() >= f - 1e-12)
                 if exact:
@@ -236,13 +242,12 @@ def sorted_f_starts(
     arr_order = np.lexsort((rank, inst.arrival))
     arr_times = inst.arrival[arr_order]
     next_arrival = 0
-    # waiting requests, sorted by prompt length (then rank) so that the first-round memory filter
-    # s_j <= B*floor(free/B) - 1 selects a prefix
-    pend = np.zeros(0, dtype=np.int64)
-    pend_s = np.zeros(0, dtype=np.int64)
-    by_output = np.lexsort((rank, inst.volume, o))  # for the head whose earliest start is watched
+    # waiting requests in output order (ties: volume, arrival, id): the output walk's order, so
+    # the min-F search needs no sort of the candidates
+    by_output = np.lexsort((rank, inst.arrival, inst.volume, o))
     out_rank = np.empty(n, dtype=np.int64)
     out_rank[by_output] = np.arange(n)
+    pend = np.zeros(0, dtype=np.int64)
     head_ptr = 0
     screen = _Screen(inst)
     stats: dict[str, Any] = {"events": 0, "batches": 0, "exact_batches": 0, "f_values": []}
@@ -259,23 +264,17 @@ def sorted_f_starts(
             new = arr_order[next_arrival:k]
             next_arrival = k
             pend = np.concatenate([pend, new])
-            pend = pend[np.lexsort((rank[pend], s[pend]))]
-            pend_s = s[pend]
+            pend = pend[np.argsort(out_rank[pend])]
         may_start = mode == "continuous" or len(running) == 0
         while may_start and pend.size and len(running) < cap_total:
-            free = m_budget - (int(running.usage_at(t)[0]) if len(running) else 0)
-            thr = (free // b) * b - 1
-            cand = pend[: int(np.searchsorted(pend_s, thr, side="right"))]
-            if not cand.size:
-                break
-            cand = screen.fitting(running, cand, t)
+            cand = screen.fitting(running, pend, t)
             if not cand.size:
                 break
             if cand.size == 1:
                 batch, f, exact = [int(cand[0])], float(o[cand[0]]), True
             else:
                 batch, f, exact = min_f_batch(
-                    running, cand, t, cap_total - len(running), exact_max, screen, shortlist if mode == "continuous" else n, orders
+                    running, cand, t, cap_total - len(running), exact_max, screen, shortlist if mode == "continuous" else n, orders, True
                 )
             for j in batch:
                 running.add(j, t)
@@ -284,8 +283,7 @@ def sorted_f_starts(
             stats["batches"] += 1
             stats["exact_batches"] += int(exact)
             f_values.append(f)
-            keep = start_round[pend] < 0
-            pend, pend_s = pend[keep], pend_s[keep]
+            pend = pend[start_round[pend] < 0]
             if mode == "sequential" or not fill:
                 break
         if done == n:
