@@ -3,10 +3,11 @@
 Within ``options.time_limit`` seconds (default :data:`DEFAULT_TIME_LIMIT`; model building counts)
 it runs, in this order, each phase capped by its share of the time *still left* when it starts:
 
-1. **fast plans** (sub-second to a few seconds): the methods of ``heuristics.FAST_METHODS``
-   (``svf`` first), one by one while time is left; the first plan is always computed, even when
-   it alone takes longer than the limit (there is no answer without a plan);
-2. **quick bounds**: ``sum o_i``, the volume and busy-time bounds (:mod:`scheduler_milp.bounds`);
+1. **quick bounds**: ``sum o_i``, the volume and busy-time bounds (:mod:`scheduler_milp.bounds`);
+2. **fast plans**: the methods of ``heuristics.FAST_METHODS`` (``svf`` first, then ``sf``), one by
+   one, none started after 25% of the time or when it would not finish in time at the pace of the
+   slowest so far; the first plan is always computed, even when it alone takes longer than the
+   limit (there is no answer without a plan);
 3. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
    with the best plan, 60% of the time left; on small instances this usually proves optimality;
 4. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
@@ -21,6 +22,10 @@ instance or fails is skipped and noted in ``stats["skipped"]`` / ``stats["errors
 always returns the best valid plan found.  Every improvement of the plan or the bound is logged to
 ``scheduler_milp.auto`` (elapsed, best objective, best bound, gap) and kept in ``stats["history"]``;
 ``stats["plan_source"]`` and ``stats["bound_source"]`` name the winners.
+
+The phases' budgets are wall-clock shares, so two runs with the same seed can differ when the
+machine's speed or load differs (each phase is seeded; ``lns`` alone is reproducible given an
+iteration budget).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ DEFAULT_TIME_LIMIT = 60.0
 FAST_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "sorted-f")
 
 DEFAULTS: dict[str, Any] = {
-    "exact_max_n": 30,  # run an exact model when n is at most this
+    "exact_max_n": 30,
+    "fast_share": 0.25,  # no further fast heuristic starts after this share (the first always runs)  # run an exact model when n is at most this
     "exact_share": 0.6,
     "ls_share": 0.4,
     "lagrange_share": 0.4,
@@ -177,7 +183,21 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             verbose=False,  # -v asks for auto's progress lines, not every solver's log
         )
 
-    # 1. fast plans -------------------------------------------------------------------------------
+    if options.warm_start is not None:  # a caller's plan competes like any other (validated at the end)
+        port.offer_plan(options.warm_start, "warm_start")
+
+    # 1. quick bounds (need no plan: the gap is known as soon as the first plan exists) ----------
+    def quick_bounds() -> None:
+        from . import bounds
+
+        port.offer_bound(bounds.volume_bound(instance), "volume")
+        busy = getattr(bounds, "busy_time_bound", None)  # O(n log n); absent in older versions
+        if busy is not None:
+            port.offer_bound(busy(instance), "busy-time")
+
+    run_phase("quick-bounds", quick_bounds)
+
+    # 2. fast plans -------------------------------------------------------------------------------
     def fast() -> None:
         import importlib
 
@@ -187,10 +207,11 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         listed = getattr(importlib.import_module(".heuristics", __package__), "FAST_METHODS", FAST_METHODS)
         names = sorted(dict.fromkeys(listed), key=lambda m: (m != "svf", m != "sf"))
         slowest = 0.0
+        budget_end = time.perf_counter() + float(prm["fast_share"]) * port.left()
         for name in names:
             if not _registered(name):
                 continue
-            if port.plan is not None and port.left() < 1.5 * slowest:
+            if port.plan is not None and (port.left() < 1.5 * slowest or time.perf_counter() + slowest > budget_end):
                 port.skipped[name] = "no time left"
                 continue
             t0 = time.perf_counter()
@@ -201,17 +222,6 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             slowest = max(slowest, time.perf_counter() - t0)
 
     run_phase("fast", fast)
-
-    # 2. quick bounds -----------------------------------------------------------------------------
-    def quick_bounds() -> None:
-        from . import bounds
-
-        port.offer_bound(bounds.volume_bound(instance), "volume")
-        busy = getattr(bounds, "busy_time_bound", None)  # O(n log n); absent in older versions
-        if busy is not None:
-            port.offer_bound(busy(instance), "busy-time")
-
-    run_phase("quick-bounds", quick_bounds)
 
     # 3. exact model for tiny instances -------------------------------------------------------------
     def exact() -> None:

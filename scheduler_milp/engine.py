@@ -117,17 +117,21 @@ class RunningSet:
         # i is alive at the checkpoints tau_k = c_k - 1 with start <= tau_k <= comp - 1
         first = bisect_right(cs, start, 0, ins)
         tau_i = comp - 1
+        if first < ins:
+            # list comprehensions over slices: several times faster than an indexed loop
+            window = cs[first:ins]
+            if b == 1:
+                d = base - 1  # i holds base + tau_k = c_k + d at checkpoint k
+                use[first:ins] = [u + c + d for u, c in zip(use[first:ins], window, strict=True)]
+                g[first:ins] = [x - c - d for x, c in zip(g[first:ins], window, strict=True)]
+            else:
+                d = base - 1
+                new_use = [u - ((-(c + d)) // b) * b for u, c in zip(use[first:ins], window, strict=True)]
+                use[first:ins] = new_use
+                g[first:ins] = [((m - u) // b) * b - c + 1 for u, c in zip(new_use, window, strict=True)]
         if b == 1:
-            for k in range(first, ins):
-                tau = cs[k] - 1
-                use[k] += base + tau
-                g[k] -= base + tau
             own = sum(bases[lo:]) + (len(cs) - lo) * tau_i + base + tau_i
         else:
-            for k in range(first, ins):
-                tau = cs[k] - 1
-                use[k] += -((-(base + tau)) // b) * b
-                g[k] = ((m - use[k]) // b) * b - tau
             own = sum(-((-(x + tau_i)) // b) * b for x in bases[lo:]) - ((-(base + tau_i)) // b) * b
         self._members[i] = start
         self._idx.insert(ins, i)

@@ -168,19 +168,21 @@ def plot_gaps(
         box_ax.set_xlabel(f"{label} (%)")
         box_ax.grid(axis="x", color="0.9", linewidth=0.6)
         colors = _colors(len(names))
-        for m, v, c in zip(names, values, colors, strict=True):
+        styles = ["-", "--", ":", "-."]
+        for k, (m, v, c) in enumerate(zip(names, values, colors, strict=True)):
             xs = np.sort(v)
             ys = np.arange(1, xs.size + 1) / xs.size
             # run each curve on to the right edge at 1 so that finished curves stay visible
             edge = max(top * 1.5, 1.0)
-            cdf_ax.step(np.concatenate([[0.0], xs, [edge]]), np.concatenate([[0.0], ys, [1.0]]), where="post", label=m, color=c, linewidth=1.4)
+            cdf_ax.step(np.concatenate([[0.0], xs, [edge]]), np.concatenate([[0.0], ys, [1.0]]), where="post", label=m, color=c, linewidth=1.4, linestyle=styles[(k // 10) % len(styles)])
         cdf_ax.set_xscale("symlog", linthresh=linthresh)
         cdf_ax.set_xlim(-0.02, max(top * 1.5, 1.0))
         cdf_ax.set_ylim(0, 1.02)
         cdf_ax.set_xlabel(f"{label} (%)")
         cdf_ax.set_ylabel("share of instances with at most this gap")
         cdf_ax.grid(color="0.9", linewidth=0.6)
-        cdf_ax.legend(fontsize=8, loc="lower right")
+        # beside the panel: with many methods an inside legend hides the curves
+        cdf_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(title or f"Per-method {label}", fontsize=11)
     _save(fig, path)
     log.info("gap figure written to %s", path)
@@ -190,5 +192,6 @@ def plot_gaps(
 def _colors(count: int) -> list[Any]:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if count <= 10 else "tab20"]
+    # ten distinct colours; beyond ten methods the line style changes instead (see plot_gaps)
+    cmap = colormaps["tab10"]
     return [cmap(i % cmap.N) for i in range(count)]

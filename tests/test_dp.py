@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 from scheduler_milp.dp import dp_search, solve_dp
-from scheduler_milp.instance import Instance
+from scheduler_milp.instance import Instance, load_instance
 from scheduler_milp.plan import validate
 from scheduler_milp.registry import METHODS, solve
 from scheduler_milp.result import SolveOptions, Status, StopReason
@@ -100,6 +101,22 @@ def test_dp_time_limit_returns_plan_and_valid_bound():
         assert res.lower_bound <= res.objective
     full = solve_dp(inst)
     assert res.lower_bound <= full.objective
+
+
+def test_dp_matches_recorded_optima():
+    """``dp`` agrees with the optima that ``milp`` and ``cpsat`` recorded in ``instances/optima``."""
+    from .test_bounds import optima_files, recorded_optimum
+
+    for path in optima_files():
+        optimum = recorded_optimum(json.loads(path.read_text()))
+        inst = load_instance(path)
+        if optimum is None or inst.n > 10:
+            continue
+        # a time limit keeps CI short; a completed search must hit the optimum exactly
+        res = solve_dp(inst, SolveOptions(time_limit=5))
+        assert res.lower_bound <= optimum <= res.objective, path
+        if res.stop_reason is StopReason.COMPLETED:
+            assert res.objective == optimum, path
 
 
 def test_dp_declines_large_instances():

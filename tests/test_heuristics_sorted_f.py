@@ -58,13 +58,15 @@ def test_exact_batch_matches_brute_force(seed):
     inst = random_instance(9, seed=seed, memory=30, prompt_range=(1, 12), output_range=(1, 9))
     running = RunningSet(inst)
     cand = np.arange(inst.n, dtype=np.int64)
-    batch, f, exact = min_f_batch(running, cand, 0, inst.n, exact_max=12)
+    batch, f, exact = min_f_batch(RunningSet(inst), cand, 0, inst.n, exact_max=12)
     assert exact
     assert f == pytest.approx(_brute_min_f(inst, running, cand, 0))
     assert f == pytest.approx(inst.output_len[batch].sum() / len(batch) ** 2)
     # the fast rule never claims a better F than the exact one, and is feasible
-    batch2, f2, _ = min_f_batch(running, cand, 0, inst.n, exact_max=0)
+    batch2, f2, certified = min_f_batch(RunningSet(inst), cand, 0, inst.n, exact_max=0, shortlist=4)
     assert f2 >= f - 1e-9
+    if certified:  # the certificate of the fast rule must be true
+        assert f2 == pytest.approx(f)
     trial = RunningSet(inst)
     for j in batch2:
         assert trial.fits(j, 0)

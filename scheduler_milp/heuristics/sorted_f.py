@@ -64,6 +64,88 @@ def _walk(running: RunningSet, order: IntArray, t: int, cap: int, screen: _Scree
     return accepted
 
 
+class _Waiting:
+    """The waiting requests in output order, grouped by output length with each group's min prompt.
+
+    Screening all waiting requests at every decision round cost ``O(n)`` gathers per round; with
+    the groups, one :meth:`RunningSet.max_prompt` per distinct output length decides which
+    groups can hold a fitting request (their smallest prompt is at most the bound), and only
+    those groups are gathered.  The grouping is rebuilt (a few numpy passes) when the set changes.
+    """
+
+    def __init__(self, instance: Instance, out_rank: IntArray):
+        self.prompt_len = instance.prompt_len
+        self.output_len = instance.output_len
+        self.out_rank = out_rank
+        self.pend = np.zeros(0, dtype=np.int64)
+        self.pos_of = np.zeros(instance.n, dtype=np.int64)  # request -> position in ``pend``
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        pend = self.pend
+        self.alive = np.ones(pend.size, dtype=bool)
+        self.dead = 0
+        self.pos_of[pend] = np.arange(pend.size)
+        self.pend_prompt = self.prompt_len[pend]
+        out = self.output_len[pend]
+        if pend.size:
+            self.grp_start = np.concatenate(([0], np.flatnonzero(out[1:] != out[:-1]) + 1))
+        else:
+            self.grp_start = np.zeros(0, dtype=np.int64)
+        self.grp_len = np.diff(np.concatenate((self.grp_start, [pend.size])))
+        self.grp_out = out[self.grp_start] if pend.size else np.zeros(0, dtype=np.int64)
+        self.grp_min = np.minimum.reduceat(self.pend_prompt, self.grp_start) if pend.size else self.grp_out
+
+    def add(self, reqs: IntArray) -> None:
+        """Requests that arrived."""
+        pend = np.concatenate([self.pend[self.alive], reqs])
+        self.pend = pend[np.argsort(self.out_rank[pend], kind="stable")]
+        self._rebuild()
+
+    def start(self, started: np.ndarray) -> None:
+        """Requests that started leave (lazily: the group minima stay valid lower bounds, and the
+        arrays are compacted once a quarter of them is dead)."""
+        pos = self.pos_of[started]
+        self.alive[pos] = False
+        self.dead += pos.size
+        if self.dead * 4 > self.pend.size:
+            self.pend = self.pend[self.alive]
+            self._rebuild()
+
+    @property
+    def size(self) -> int:
+        """Number of waiting requests."""
+        return int(self.pend.size - self.dead)
+
+    def first(self) -> int:
+        """The waiting request first in output order."""
+        return int(self.pend[int(np.argmax(self.alive))])
+
+    def fitting(self, running: RunningSet, t: int) -> IntArray:
+        """Waiting requests (output order) that fit in round ``t`` next to ``running``."""
+        if not self.pend.size:
+            return self.pend
+        # cheap necessary condition first: the first round's memory fits what is free now
+        b = running.B
+        free = running.M - (running.usage_now(t) if len(running) else 0)
+        pre = np.flatnonzero(self.grp_min <= (free // b) * b - 1)
+        if not pre.size:
+            return self.pend[:0]
+        smax_pre = running.max_prompt(self.grp_out[pre], t)
+        sel = self.grp_min[pre] <= smax_pre
+        ok = pre[sel]
+        if not ok.size:
+            return self.pend[:0]
+        smax = np.zeros(self.grp_out.size, dtype=np.int64)
+        smax[ok] = smax_pre[sel]
+        lengths = self.grp_len[ok]
+        total = int(lengths.sum())
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        idx = np.arange(total) - np.repeat(offsets - self.grp_start[ok], lengths)
+        idx = idx[(self.pend_prompt[idx] <= np.repeat(smax[ok], lengths)) & self.alive[idx]]
+        return self.pend[idx]
+
+
 class _Screen:
     """Vectorised future-peak screen: :meth:`RunningSet.max_prompt` once per distinct output length."""
 
@@ -141,6 +223,14 @@ class _Exact:
             self.running.remove(j)
 
 
+def _order_key(name: str, out_len: IntArray, peak: IntArray, cand: IntArray) -> IntArray:
+    if name == "output":
+        return out_len[cand]
+    if name == "peak":
+        return peak[cand]
+    return out_len[cand] * peak[cand]
+
+
 def min_f_batch(
     running: RunningSet,
     cand: IntArray,
@@ -148,43 +238,46 @@ def min_f_batch(
     cap: int,
     exact_max: int = 12,
     screen: _Screen | None = None,
-    shortlist: int = 64,
+    shortlist: int = 16,
     orders: tuple[str, ...] = ("output", "peak"),
     output_sorted: bool = False,
 ) -> tuple[list[int], float, bool]:
     """The batch (list of request indices) to start in round ``t`` and its F value.
 
-    ``cand`` are waiting requests that each fit alone next to ``running`` (which is not changed);
-    ``output_sorted`` says they are already in ascending output order (saves the sorts).
-    Returns ``(batch, F, certified_exact)``.
+    ``cand`` are waiting requests that each fit alone next to ``running``; ``output_sorted``
+    says they are already in ascending output order (saves the sorts).  Returns
+    ``(batch, F, certified_exact)``; the batch is left started in ``running`` at round ``t``
+    (the caller records the starts).
     """
     inst = running.instance
     o = inst.output_len
     screen = screen or _Screen(inst)
     if cand.size <= exact_max:
         batch, f = _Exact(running, t, cand, cap, screen).run()
+        for j in batch:
+            running.add(j, t)
         return batch, f, True
-    peak = screen.peak_memory[cand]
-    all_keys = {"output": o[cand], "peak": peak, "output_x_peak": o[cand] * peak}
     best: tuple[float, list[int]] = (math.inf, [])
     exact = False
-    pos = np.arange(cand.size, dtype=np.int64)
+    live: list[int] = []  # the requests of the last walk, still started in ``running``
+    free = inst.memory_budget - (running.usage_now(t) if len(running) else 0)  # before any walk
     for which, name in enumerate(orders):
-        key = all_keys[name]
         # only the first ``shortlist`` of each order are walked: larger batches are formed by the
         # next rounds of ``fill`` in the same decision round.  (key, position) is a unique
         # integer, so the partial selection equals a stable sort's prefix.
         if name == "output" and output_sorted:
             order = cand[:shortlist]
         elif cand.size > 2 * shortlist:
-            unique_key = key * cand.size + pos
+            key = _order_key(name, o, screen.peak_memory, cand)
+            unique_key = key * cand.size + np.arange(cand.size, dtype=np.int64)
             top = np.argpartition(unique_key, shortlist - 1)[:shortlist]
             order = cand[top[np.argsort(unique_key[top])]]
         else:
-            order = cand[np.argsort(key, kind="stable")[:shortlist]]
-        seq = _walk(running, order, t, cap, screen)
-        for j in seq:
+            order = cand[np.argsort(_order_key(name, o, screen.peak_memory, cand), kind="stable")[:shortlist]]
+        for j in live:  # undo the previous walk
             running.remove(j)
+        seq = _walk(running, order, t, cap, screen)
+        live = seq
         if not seq:
             continue
         f, k = _best_prefix(o, seq)
@@ -196,22 +289,34 @@ def min_f_batch(
             # smallest first-round memories that fit the free memory)
             differ = np.flatnonzero(np.asarray(seq, dtype=np.int64) != order[: len(seq)])
             plain = int(differ[0]) if differ.size else len(seq)
-            free = inst.memory_budget - (int(running.usage_at(t)[0]) if len(running) else 0)
+            if k > plain:
+                continue
             # at most ``limit`` smallest first-round memories are summed (bounded work); if even
             # they all fit, no certificate is claimed
             limit = min(cand.size, cap, 4 * shortlist)
-            first = np.sort(np.partition(inst.mem(cand, 1), limit - 1)[:limit])
+            first_mem = inst.prompt_len[cand] + 1 if inst.block_size == 1 else inst.mem(cand, 1)
+            first = np.sort(np.partition(first_mem, limit - 1)[:limit])
             kmax = int(np.searchsorted(np.cumsum(first), free, side="right"))
             if kmax == limit < min(cand.size, cap):
                 kmax = 0
-            if kmax > 0 and k <= plain:
+            if kmax > 0:
                 smallest = o[cand[:kmax]] if output_sorted else np.sort(np.partition(o[cand], kmax - 1)[:kmax])
                 pk = np.cumsum(smallest)
                 kk = np.arange(1, kmax + 1)
                 exact = bool((pk / (kk * kk)).min() >= f - 1e-12)
                 if exact:
                     break  # no batch of any order can beat the certified one
-    return best[1], best[0], exact
+    # leave exactly the best batch started (saves re-adding it when it is the last walk's prefix)
+    batch = best[1]
+    if live[: len(batch)] == batch:
+        for j in live[len(batch) :]:
+            running.remove(j)
+    else:
+        for j in live:
+            running.remove(j)
+        for j in batch:
+            running.add(j, t)
+    return batch, best[0], exact
 
 
 def sorted_f_starts(
@@ -220,7 +325,7 @@ def sorted_f_starts(
     fill: bool = True,
     exact_max: int = 12,
     deadline: float = math.inf,
-    shortlist: int = 64,
+    shortlist: int = 16,
     orders: tuple[str, ...] = ("output", "peak"),
 ) -> tuple[IntArray, dict[str, Any]]:
     """Start rounds of the Sorted-F schedule and counters (see the module docstring)."""
@@ -231,10 +336,7 @@ def sorted_f_starts(
             raise ValueError(f"sorted-f: unknown order {name!r}; known: {', '.join(ORDERS)}")
     inst = instance
     n = inst.n
-    s = inst.prompt_len
     o = inst.output_len
-    b = inst.block_size
-    m_budget = inst.memory_budget
     rank = natural_rank(inst.ids)
     cap_total = inst.max_batch if inst.max_batch is not None else n + 1
     start_round = np.full(n, -1, dtype=np.int64)
@@ -247,8 +349,7 @@ def sorted_f_starts(
     by_output = np.lexsort((rank, inst.arrival, inst.volume, o))
     out_rank = np.empty(n, dtype=np.int64)
     out_rank[by_output] = np.arange(n)
-    pend = np.zeros(0, dtype=np.int64)
-    head_ptr = 0
+    waiting = _Waiting(inst, out_rank)
     screen = _Screen(inst)
     stats: dict[str, Any] = {"events": 0, "batches": 0, "exact_batches": 0, "f_values": []}
     t = int(arr_times[0])
@@ -256,34 +357,33 @@ def sorted_f_starts(
     f_values: list[float] = []
     while done < n:
         if time.perf_counter() > deadline:
-            raise TimeoutError("sorted-f: time limit reached")
+            # RuntimeError: the CLI prints it as one line (a partial schedule is no plan)
+            raise RuntimeError("sorted-f: time limit reached before every request was scheduled")
         stats["events"] += 1
         running.drop_completed(t)
         k = int(np.searchsorted(arr_times, t, side="right"))
         if k > next_arrival:
             new = arr_order[next_arrival:k]
             next_arrival = k
-            pend = np.concatenate([pend, new])
-            pend = pend[np.argsort(out_rank[pend])]
+            waiting.add(new)
         may_start = mode == "continuous" or len(running) == 0
-        while may_start and pend.size and len(running) < cap_total:
-            cand = screen.fitting(running, pend, t)
+        while may_start and waiting.size and len(running) < cap_total:
+            cand = waiting.fitting(running, t)
             if not cand.size:
                 break
             if cand.size == 1:
                 batch, f, exact = [int(cand[0])], float(o[cand[0]]), True
+                running.add(batch[0], t)
             else:
                 batch, f, exact = min_f_batch(
                     running, cand, t, cap_total - len(running), exact_max, screen, shortlist if mode == "continuous" else n, orders, True
                 )
-            for j in batch:
-                running.add(j, t)
-                start_round[j] = t
+            start_round[batch] = t  # min_f_batch left the batch started in ``running``
             done += len(batch)
             stats["batches"] += 1
             stats["exact_batches"] += int(exact)
             f_values.append(f)
-            pend = pend[start_round[pend] < 0]
+            waiting.start(np.asarray(batch, dtype=np.int64))
             if mode == "sequential" or not fill:
                 break
         if done == n:
@@ -301,14 +401,10 @@ def sorted_f_starts(
                 nxt = c
             if next_arrival < n:
                 nxt = min(nxt, int(arr_times[next_arrival]))
-            if pend.size and len(running) < cap_total:
+            if waiting.size and len(running) < cap_total:
                 # the smallest-output waiting request may fit before the next completion (a later
                 # start shifts its growing profile right)
-                while start_round[by_output[head_ptr]] >= 0:
-                    head_ptr += 1
-                head = int(by_output[head_ptr])
-                if inst.arrival[head] > t:  # not arrived yet: the smallest among the arrived
-                    head = int(pend[np.argmin(out_rank[pend])])
+                head = waiting.first()
                 stop_at = None if math.isinf(nxt) else int(nxt)
                 nxt = min(nxt, running.earliest_start(head, t + 1, stop_at=stop_at))
         if not math.isfinite(nxt):
@@ -332,7 +428,7 @@ def solve_sorted_f(instance: Instance, options: SolveOptions | None = None) -> S
         mode=mode,
         fill=bool(p.get("fill", True)),
         exact_max=int(p.get("exact_max", 12)),
-        shortlist=int(p.get("shortlist", 64)),
+        shortlist=int(p.get("shortlist", 16)),
         orders=tuple(str(p.get("orders", "output,peak")).split(",")),
         deadline=options.deadline(t0),
     )
