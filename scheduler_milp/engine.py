@@ -493,6 +493,11 @@ class _WaitingByOutput:
                 best_rank, best = r, j
         return best
 
+    def first_in_group(self, g: int, bound: int) -> int:
+        """The best-ranked waiting request of group ``g`` with ``s <= bound`` (``-1`` if none)."""
+        p = self._range_first(self.offset[g], self.offset[g + 1], bound)
+        return self.req_at[p] if p >= 0 else -1
+
     def head(self) -> int | None:
         """The waiting request of best rank (``None`` if nobody waits)."""
         if not self.count:
@@ -590,20 +595,32 @@ def priority_walk(
                 groups = np.flatnonzero(waiting.min_s <= thr)
                 # a group that does not fit keeps not fitting in this round (memory only grows
                 # as others start), so after each start only the groups that fitted are re-checked
+                last_group = -1
                 while groups.size and len(running) < cap:
-                    checks += int(groups.size)
-                    if groups.size <= 8:
-                        bounds = np.array(
-                            [running.max_prompt_one(o, t) for o in waiting.out_values[groups].tolist()],
-                            dtype=np.int64,
-                        )
-                    else:
-                        bounds = running.max_prompt(waiting.out_values[groups], t)
-                    ok = waiting.min_s[groups] <= bounds
-                    groups, bounds = groups[ok], bounds[ok]
-                    if not groups.size:
-                        break
-                    j = waiting.first_fitting(groups, bounds)
+                    j = -1
+                    if last_group >= 0 and groups.size > 8 and waiting.min_s[last_group] <= thr:
+                        # fast path: the group that just started a request often has another one
+                        # that fits and beats the best rank any other candidate group can offer
+                        checks += 1
+                        bound = running.max_prompt_one(int(waiting.out_values[last_group]), t)
+                        j = waiting.first_in_group(last_group, bound)
+                        if j >= 0 and rank[j] >= waiting.first_rank[groups[groups != last_group]].min():
+                            j = -1
+                    if j < 0:
+                        checks += int(groups.size)
+                        if groups.size <= 8:
+                            bounds = np.array(
+                                [running.max_prompt_one(o, t) for o in waiting.out_values[groups].tolist()],
+                                dtype=np.int64,
+                            )
+                        else:
+                            bounds = running.max_prompt(waiting.out_values[groups], t)
+                        ok = waiting.min_s[groups] <= bounds
+                        groups, bounds = groups[ok], bounds[ok]
+                        if not groups.size:
+                            break
+                        j = waiting.first_fitting(groups, bounds)
+                    last_group = int(waiting.group[j])
                     waiting.remove(j)
                     if waiting_by_rank is not None:
                         waiting_by_rank[rank[j]] = False

@@ -20,7 +20,7 @@ from .plan import Plan
 log = logging.getLogger("scheduler_milp")
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """What we hold after a run (FORMATS.md plan ``status``)."""
 
     OPTIMAL = "optimal"
@@ -29,7 +29,7 @@ class Status(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
-class StopReason(str, enum.Enum):
+class StopReason(enum.StrEnum):
     """Why a method stopped."""
 
     COMPLETED = "completed"  # ran to its natural end (a heuristic finished, a solver proved its claim)
