@@ -191,19 +191,7 @@ def run_one(spec: RunSpec, instance_text: str | None = None, plugins: Sequence[s
     from .result import SolveOptions
 
     started = time.perf_counter()
-    row: dict[str, Any] = {
-        "key": spec.key,
-        "instance_path": spec.instance_path,
-        "instance_hash": spec.instance_hash,
-        "instance": Path(spec.instance_path).stem,
-        "method": spec.method,
-        "seed": spec.seed,
-        "time_limit": spec.time_limit,
-        "params": json.dumps(dict(spec.params), sort_keys=True),
-        "status": "unknown",
-        "stop_reason": "error",
-        "error": "",
-    }
+    row = _base_row(spec, error="", stop_reason="error")
     try:
         load_plugins(plugins)
         if instance_text is not None:
@@ -244,7 +232,8 @@ def run_one(spec: RunSpec, instance_text: str | None = None, plugins: Sequence[s
     return row
 
 
-def _failure_row(spec: RunSpec, error: str, stop_reason: str, wall: float) -> dict[str, Any]:
+def _base_row(spec: RunSpec, error: str, stop_reason: str) -> dict[str, Any]:
+    """The columns every run row has, before the run fills in its results (status ``unknown``)."""
     return {
         "key": spec.key,
         "instance_path": spec.instance_path,
@@ -257,8 +246,11 @@ def _failure_row(spec: RunSpec, error: str, stop_reason: str, wall: float) -> di
         "status": "unknown",
         "stop_reason": stop_reason,
         "error": error,
-        "wall_seconds": round(wall, 6),
     }
+
+
+def _failure_row(spec: RunSpec, error: str, stop_reason: str, wall: float) -> dict[str, Any]:
+    return {**_base_row(spec, error, stop_reason), "wall_seconds": round(wall, 6)}
 
 
 # ---------------------------------------------------------------------------- the raw log

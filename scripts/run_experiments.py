@@ -193,6 +193,28 @@ def best_fast_plan(frame: pd.DataFrame, path: str) -> tuple[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------- the report
+AUTO_RESULTS = Path("benchmarks/results/auto.jsonl")
+
+
+def auto_benchmark_markdown(path: Path = AUTO_RESULTS) -> str:
+    """The certified-gap table of ``benchmarks/bench_auto.py`` (latest record per instance and limit)."""
+    if not path.exists():
+        return f"(no records yet: run the commands above; they append to `{path}`)"
+    latest: dict[tuple[str, float], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            latest[(str(rec["instance"]), float(rec["time_limit"]))] = rec
+    rows = ["| instance | n | M | limit | objective | bound | certified gap (%) | plan won | bound won | gap (%) over time |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
+    for rec in latest.values():
+        over = ", ".join(f"{t} s: {_pct(g)}" for t, g in (rec.get("gap_over_time") or {}).items() if g is not None)
+        rows.append(f"| {rec['instance']} | {rec['n']:,} | {rec['memory']:,} | {rec['time_limit']:g} s | "
+                    f"{rec['objective']:,} | {rec['lower_bound']:,} | {_pct(rec['gap'])} | {rec['plan_source']} | "
+                    f"{rec['bound_source']} | {over} |")
+    return "\n".join(rows)
+
+
 def write_report(out: Path, work: Path, setting: Setting, quick: bool, methods: Sequence[str],
                  small: list[tuple[str, str]], full: list[tuple[str, str]],
                  small_rows: list[dict[str, Any]], full_rows: list[dict[str, Any]], seconds: float, jobs: int) -> Path:  # fmt: skip
@@ -304,6 +326,20 @@ Mean gap to the best bound (%) per group:
 Per instance:
 
 {instance_markdown(full_df, full_groups) if len(full_df) else '(no runs)'}
+
+## Certified gap of `auto` at scale
+
+`auto` within its time limit on 2 cores: mixed backlogs of 1,000 requests (700 Azure
+conversations + 300 arXiv summarizations, seed 0) at three budgets, and the whole Azure
+conversation trace (19,366 requests). These runs are long, so they are not part of the grid
+above; the table is read from `{AUTO_RESULTS}`, written by
+
+```
+python benchmarks/bench_auto.py -v               # 1,000 requests, M = 16,384 / 65,536 / 262,144, 120 s each
+python benchmarks/bench_auto.py --only-full -v   # 19,366 requests, M = 65,536, 600 s
+```
+
+{auto_benchmark_markdown()}
 
 ## Plans
 
