@@ -39,6 +39,14 @@ class StopReason(enum.StrEnum):
     ERROR = "error"
 
 
+class ModelTooLarge(ValueError):
+    """A method declines an instance as beyond what it can build or solve (one-line message).
+
+    A ``ValueError`` so that callers that treat bad requests alike keep working; the CLI, the
+    runner (``stop_reason`` ``too_large``, counted as *declined*) and ``auto`` tell it apart.
+    """
+
+
 def gap(objective: float | None, lower_bound: float | None) -> float | None:
     """The one gap formula (ALGORITHMS.md): ``(objective - lower_bound) / objective``."""
     if objective is None or lower_bound is None or objective <= 0:

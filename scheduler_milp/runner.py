@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, TextIO
 
+from .result import ModelTooLarge
 from .result import gap as gap_formula
 
 log = logging.getLogger("scheduler_milp.runner")
@@ -225,6 +226,8 @@ def run_one(spec: RunSpec, instance_text: str | None = None, plugins: Sequence[s
                 build_seconds=round(result.build_seconds, 6),
                 solve_seconds=round(result.solve_seconds, 6),
             )
+    except ModelTooLarge as err:  # the method's own model-size check: declined, like max_n above
+        row.update(stop_reason="too_large", error=f"declined: {_one_line(err)}")
     except Exception as err:  # a failing method is a recorded result, not the end of the sweep
         row["error"] = _one_line(err)
         log.debug("run %s failed", spec.key, exc_info=True)

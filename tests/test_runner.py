@@ -313,3 +313,14 @@ def test_run_experiments_quick_writes_tables_and_figures(tmp_path: Path) -> None
     assert all(r["optimum"] and float(r["gap_to_optimum"]) >= 0 for r in small)
     full = _csv_rows(out / "figures" / "experiments-full.csv")
     assert {r["method"] for r in full} == {"fcfs", "sf"}  # dp is beyond its size limit there
+
+
+def test_a_model_too_large_is_recorded_as_declined_not_as_an_error(tmp_path: Path) -> None:
+    """``lp`` checks its model's size before building it; the runner counts that as declined."""
+    big = ROOT / "instances" / "traces" / "mix-conv70-arxiv30-n100-M65536.json"
+    spec = runner.RunSpec(str(big), runner.file_hash(big), "lp", time_limit=30)
+    row = runner.run_one(spec)
+    assert row["stop_reason"] == "too_large", row
+    assert row["error"].startswith("declined: ") and "too large" in row["error"]
+    table = {t["method"]: t for t in runner.summary_table(runner.derive_results([row]))}
+    assert table["lp"]["declined"] == 1 and table["lp"]["errors"] == 0

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..instance import Instance, IntArray
 from ..plan import Plan, validate
+from ..result import ModelTooLarge
 
 #: Default refusal limit on the number of memory-row nonzeros (a clear ValueError beyond).
 MAX_NONZEROS = 5_000_000
@@ -255,13 +256,14 @@ def build(
 
     ``latest_override`` replaces the derived latest starts (tests use it to show that a makespan
     horizon is wrong; never use it to solve).  Raises ValueError when the memory rows would hold
-    more than ``max_nonzeros`` nonzeros.
+    more than ``max_nonzeros`` nonzeros
+    (:class:`scheduler_milp.result.ModelTooLarge`, a ``ValueError``).
     """
     inst = instance
     n = inst.n
     est = estimate_nonzeros(inst, upper_bound)
     if est > max_nonzeros:
-        raise ValueError(
+        raise ModelTooLarge(
             f"time-indexed model too large: about {est:,} nonzeros (limit {max_nonzeros:,}; n={n}, "
             f"upper bound {upper_bound}); use a heuristic or raise max_nonzeros"
         )

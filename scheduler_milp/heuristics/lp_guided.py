@@ -33,7 +33,7 @@ from ..baselines import decode_priority
 from ..engine import priority_from_keys, priority_walk
 from ..instance import Instance, IntArray
 from ..plan import Plan
-from ..result import SolveOptions, SolveResult, StopReason, round_bound
+from ..result import ModelTooLarge, SolveOptions, SolveResult, StopReason, round_bound
 from . import best_fast_plan
 
 log = logging.getLogger("scheduler_milp.heuristics.lp_guided")
@@ -49,8 +49,8 @@ def lp_order(instance: Instance, time_limit: float | None = None) -> tuple[IntAr
     _, ub_plan = best_fast_plan(instance, HORIZON_METHODS)
     try:
         value, mean = lp_relaxation(instance, upper_bound=ub_plan.total_latency, time_limit=time_limit)
-    except ValueError as err:
-        raise ValueError(f"the LP relaxation is too large for {instance.name} (n={instance.n}): {err}") from None
+    except ModelTooLarge as err:
+        raise ModelTooLarge(f"the LP relaxation is too large for {instance.name} (n={instance.n}): {err}") from None
     except TimeoutError as err:
         raise RuntimeError(f"{err}") from None
     order = priority_from_keys(instance, np.round(np.asarray(mean) * 1e6).astype(np.int64))
