@@ -75,6 +75,7 @@ register("auto", "portfolio", "scheduler_milp.auto:solve_auto", "portfolio: fast
 _H = "scheduler_milp.heuristics"
 register("sorted-f", "heuristic", f"{_H}.sorted_f:solve_sorted_f", "Sorted-F: start the feasible batch minimising sum(o)/|X|^2, repeat (mode=continuous|sequential)")
 register("ls", "heuristic", f"{_H}.local_search:solve_ls", "local search (swap, reinsert, batch moves) over the priority order from the best fast plan")
+register("repack", "heuristic", f"{_H}.repack:solve_repack", "plan-space local search: compaction and ruin-and-recreate with incremental memory profiles")
 register("sorted-lp", "heuristic", f"{_H}.lp_guided:solve_sorted_lp", "order by the LP relaxation's fractional mean start, decode with the start rule", max_n=400)
 register("lp-swap", "heuristic", f"{_H}.lp_guided:solve_lp_swap", "sorted-lp improved by swaps of requests whose LP start windows overlap", max_n=400)
 register("rh", "heuristic", f"{_H}.receding:solve_rh", "receding horizon: exact CP-SAT on a window of the next requests, commit the first half")

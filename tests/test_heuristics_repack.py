@@ -1,0 +1,133 @@
+"""Plan-space repack: valid, never worse than its start, deterministic, improves a poor start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from scheduler_milp.generators import random_instance
+from scheduler_milp.heuristics import best_fast_plan
+from scheduler_milp.heuristics.repack import Profile, compact, repack, sliding_min, solve_repack
+from scheduler_milp.instance import Instance
+from scheduler_milp.plan import Plan, memory_per_round, validate
+from scheduler_milp.registry import solve
+from scheduler_milp.result import SolveOptions
+
+from .strategies import tiny_instances
+
+
+def serial_plan(inst: Instance) -> Plan:
+    """A deliberately poor start: one request after another, in reverse order."""
+    starts = np.zeros(inst.n, dtype=np.int64)
+    t = int(inst.arrival.max())
+    for i in reversed(range(inst.n)):
+        starts[i] = t
+        t += int(inst.output_len[i])
+    return Plan.checked(inst, starts)
+
+
+def brute_earliest(inst: Instance, starts: np.ndarray, i: int, lo: int, hi: int) -> int:
+    """The earliest start of ``i`` in ``[lo, hi]`` that the validator accepts, others fixed."""
+    for s in range(max(lo, int(inst.arrival[i])), hi + 1):
+        trial = starts.copy()
+        trial[i] = s
+        if validate(inst, trial) == []:
+            return s
+    return -1
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_instances(max_n=7))
+def test_valid_and_never_worse_than_start(inst):
+    res = solve_repack(inst, SolveOptions(iteration_limit=40, seed=2))
+    assert validate(inst, res.plan.start_round) == []
+    assert res.objective <= res.stats["start_objective"]
+    assert res.objective <= best_fast_plan(inst)[1].total_latency
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_instances(max_n=7))
+def test_from_a_serial_start_valid_and_not_worse(inst):
+    start = serial_plan(inst)
+    plan, stats = repack(inst, start, seed=1, time_limit=None, iteration_limit=30, kmin=1, kmax=4)
+    assert validate(inst, plan.start_round) == []
+    assert plan.total_latency <= start.total_latency
+    traj = [obj for _, obj in stats["trajectory"]]
+    assert traj == sorted(traj, reverse=True)
+    assert traj[-1] == plan.total_latency
+
+
+@settings(max_examples=30, deadline=None)
+@given(tiny_instances(max_n=5))
+def test_earliest_fit_matches_the_validator(inst):
+    start = serial_plan(inst).start_round
+    prof = Profile(inst, start)
+    horizon = int((start + inst.output_len).max())
+    for i in range(inst.n):
+        prof.remove(i)
+        got = prof.earliest(i, 0, horizon)
+        assert got == brute_earliest(inst, np.asarray(start), i, 0, horizon)
+        prof.place(i, int(start[i]))
+    assert np.array_equal(prof.usage[:horizon], memory_per_round(inst, start))
+
+
+def test_sliding_min():
+    rng = np.random.default_rng(0)
+    for n, w in ((1, 1), (7, 3), (10, 10), (33, 4), (50, 1)):
+        x = rng.integers(-20, 20, n).astype(np.int64)
+        want = [x[j : j + w].min() for j in range(n - w + 1)]
+        assert sliding_min(x, w).tolist() == want
+
+
+def test_strictly_improves_a_poor_start():
+    inst = random_instance(15, seed=4, memory=24, arrivals=6, block_size=2, max_batch=3)
+    start = serial_plan(inst)
+    plan, stats = repack(inst, start, seed=1, time_limit=None, iteration_limit=60)
+    assert validate(inst, plan.start_round) == []
+    assert plan.total_latency < start.total_latency
+    assert stats["trajectory"][-1][1] == plan.total_latency
+
+
+def test_compaction_reaches_a_left_shift_fixpoint():
+    inst = random_instance(12, seed=9, memory=30, arrivals=5)
+    prof = Profile(inst, serial_plan(inst).start_round)
+    before = prof.objective()
+    gain = compact(prof)
+    assert gain > 0 and prof.objective() == before - gain
+    assert validate(inst, prof.start) == []
+    for i in range(inst.n):  # no request can start earlier with the others fixed
+        s = int(prof.start[i])
+        assert brute_earliest(inst, prof.start.copy(), i, 0, s) == s
+
+
+def test_fixed_seed_same_plan():
+    inst = random_instance(20, seed=7, memory=24, arrivals=4)
+    opts = SolveOptions(seed=3, iteration_limit=80, warm_start=serial_plan(inst))
+    a = solve(inst, "repack", opts)
+    b = solve(inst, "repack", opts)
+    assert np.array_equal(a.plan.start_round, b.plan.start_round)
+    assert [o for _, o in a.stats["trajectory"]] == [o for _, o in b.stats["trajectory"]]
+    assert a.objective < b.stats["start_objective"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_never_below_optimum(seed):
+    inst = random_instance(7, seed=200 + seed, memory=20)
+    assert solve(inst, "repack", SolveOptions(iteration_limit=60)).objective >= solve(inst, "dp").objective
+
+
+def test_needs_a_budget_and_valid_sizes():
+    inst = random_instance(4, seed=0)
+    start = serial_plan(inst)
+    with pytest.raises(ValueError):
+        repack(inst, start, time_limit=None, iteration_limit=None)
+    with pytest.raises(ValueError):
+        repack(inst, start, iteration_limit=5, kmin=3, kmax=2)
+
+
+def test_time_limit_respected():
+    inst = random_instance(60, seed=1, memory=64, arrivals=10)
+    res = solve(inst, "repack", SolveOptions(time_limit=0.5, seed=0))
+    assert validate(inst, res.plan.start_round) == []
+    assert res.build_seconds + res.solve_seconds < 2.0
