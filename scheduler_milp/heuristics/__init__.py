@@ -42,3 +42,29 @@ def best_fast_plan(instance: Instance, include: Sequence[str] = FAST_METHODS) ->
         raise error if error is not None else ValueError("best_fast_plan: no method given")
     log.info("best fast plan: %s, objective %d", best[0], best[1].total_latency)
     return best
+
+
+def improvement_start(instance: Instance, options: SolveOptions, default_time: float = 10.0) -> tuple[str, Plan, float | None, float]:
+    """The start of an improvement method: ``(start name, start plan, time left, seconds spent)``.
+
+    The start is ``options.warm_start`` or the best plan of the fast methods listed in the
+    ``start`` parameter (default :data:`FAST_METHODS`).  The time limit (``default_time`` when
+    neither a time nor an iteration limit is set) covers finding the start, so the time left is
+    what remains of it (``None``: no time limit).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    if options.warm_start is not None:
+        start_name, start_plan = "warm_start", options.warm_start
+    else:
+        p = options.params
+        include = tuple(str(p["start"]).split(",")) if "start" in p else FAST_METHODS
+        start_name, start_plan = best_fast_plan(instance, include)
+    spent = time.perf_counter() - t0
+    time_limit = options.time_limit
+    if time_limit is None and options.iteration_limit is None:
+        time_limit = default_time
+    if time_limit is not None:
+        time_limit = max(0.0, time_limit - spent)
+    return start_name, start_plan, time_limit, spent

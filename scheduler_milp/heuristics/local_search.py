@@ -34,7 +34,7 @@ from ..engine import priority_walk
 from ..instance import Instance, IntArray
 from ..plan import Plan
 from ..result import SolveOptions, SolveResult, StopReason
-from . import FAST_METHODS, best_fast_plan
+from . import improvement_start
 
 log = logging.getLogger("scheduler_milp.heuristics.local_search")
 
@@ -149,18 +149,8 @@ def solve_ls(instance: Instance, options: SolveOptions | None = None) -> SolveRe
     """``ls``: local search from the best fast heuristic (params ``blocking``, ``window``, ``start``)."""
     options = options or SolveOptions()
     p = options.params
-    t0 = time.perf_counter()
-    if options.warm_start is not None:
-        start_name, start_plan = "warm_start", options.warm_start
-    else:
-        include = tuple(str(p["start"]).split(",")) if "start" in p else FAST_METHODS
-        start_name, start_plan = best_fast_plan(instance, include)
+    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options)
     t1 = time.perf_counter()
-    time_limit = options.time_limit
-    if time_limit is None and options.iteration_limit is None:
-        time_limit = 10.0
-    if time_limit is not None:
-        time_limit = max(0.0, time_limit - (t1 - t0))  # the limit covers finding the start too
     plan, stats = local_search(
         instance,
         start_plan,
@@ -177,7 +167,7 @@ def solve_ls(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         instance,
         plan,
         stop_reason=stop,
-        build_seconds=t1 - t0,
+        build_seconds=build_seconds,
         solve_seconds=time.perf_counter() - t1,
         stats=stats,
     )

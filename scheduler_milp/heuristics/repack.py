@@ -56,7 +56,7 @@ import numpy as np
 from ..instance import Instance, IntArray
 from ..plan import Plan, batch_size_per_round, memory_per_round
 from ..result import SolveOptions, SolveResult, StopReason
-from . import FAST_METHODS, best_fast_plan
+from . import improvement_start
 
 log = logging.getLogger("scheduler_milp.heuristics.repack")
 
@@ -344,18 +344,8 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
     """
     options = options or SolveOptions()
     p = options.params
-    t0 = time.perf_counter()
-    if options.warm_start is not None:
-        start_name, start_plan = "warm_start", options.warm_start
-    else:
-        include = tuple(str(p["start"]).split(",")) if "start" in p else FAST_METHODS
-        start_name, start_plan = best_fast_plan(instance, include)
+    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options)
     t1 = time.perf_counter()
-    time_limit = options.time_limit
-    if time_limit is None and options.iteration_limit is None:
-        time_limit = 10.0
-    if time_limit is not None:
-        time_limit = max(0.0, time_limit - (t1 - t0))  # the limit covers finding the start too
     plan, stats = repack(
         instance,
         start_plan,
@@ -375,7 +365,7 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         instance,
         plan,
         stop_reason=StopReason(stats["stop"]),
-        build_seconds=t1 - t0,
+        build_seconds=build_seconds,
         solve_seconds=time.perf_counter() - t1,
         stats=stats,
     )
