@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scheduler_milp.generators import random_instance
-from scheduler_milp.heuristics.receding import _Profile, earliest_fit
+from scheduler_milp.heuristics.profile import Profile
 from scheduler_milp.plan import validate
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
@@ -26,11 +26,11 @@ def test_every_plan_validates(inst, window):
 @settings(max_examples=40, deadline=None)
 @given(tiny_instances(max_n=7))
 def test_earliest_fit_places_validly(inst):
-    profile = _Profile(inst)
+    profile = Profile(inst)
     starts = np.zeros(inst.n, dtype=np.int64)
     for i in range(inst.n):
-        starts[i] = earliest_fit(profile, i, int(inst.arrival[i]))
-        profile.add(i, int(starts[i]))
+        starts[i] = profile.earliest_after(i, int(inst.arrival[i]), int(inst.arrival[i]) + 3)
+        profile.place(i, int(starts[i]))
     assert validate(inst, starts) == []
 
 

@@ -8,13 +8,15 @@ from hypothesis import given, settings
 
 from scheduler_milp.generators import random_instance
 from scheduler_milp.heuristics import best_fast_plan
-from scheduler_milp.heuristics.repack import Profile, compact, repack, sliding_min, solve_repack
+from scheduler_milp.heuristics.profile import Profile
+from scheduler_milp.heuristics.repack import compact, repack, solve_repack
 from scheduler_milp.instance import Instance
-from scheduler_milp.plan import Plan, memory_per_round, validate
+from scheduler_milp.plan import Plan, validate
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
 
 from .strategies import tiny_instances
+from .test_heuristics_profile import brute_earliest
 
 
 def serial_plan(inst: Instance) -> Plan:
@@ -25,16 +27,6 @@ def serial_plan(inst: Instance) -> Plan:
         starts[i] = t
         t += int(inst.output_len[i])
     return Plan.checked(inst, starts)
-
-
-def brute_earliest(inst: Instance, starts: np.ndarray, i: int, lo: int, hi: int) -> int:
-    """The earliest start of ``i`` in ``[lo, hi]`` that the validator accepts, others fixed."""
-    for s in range(max(lo, int(inst.arrival[i])), hi + 1):
-        trial = starts.copy()
-        trial[i] = s
-        if validate(inst, trial) == []:
-            return s
-    return -1
 
 
 @settings(max_examples=40, deadline=None)
@@ -56,28 +48,6 @@ def test_from_a_serial_start_valid_and_not_worse(inst):
     traj = [obj for _, obj in stats["trajectory"]]
     assert traj == sorted(traj, reverse=True)
     assert traj[-1] == plan.total_latency
-
-
-@settings(max_examples=30, deadline=None)
-@given(tiny_instances(max_n=5))
-def test_earliest_fit_matches_the_validator(inst):
-    start = serial_plan(inst).start_round
-    prof = Profile(inst, start)
-    horizon = int((start + inst.output_len).max())
-    for i in range(inst.n):
-        prof.remove(i)
-        got = prof.earliest(i, 0, horizon)
-        assert got == brute_earliest(inst, np.asarray(start), i, 0, horizon)
-        prof.place(i, int(start[i]))
-    assert np.array_equal(prof.usage[:horizon], memory_per_round(inst, start))
-
-
-def test_sliding_min():
-    rng = np.random.default_rng(0)
-    for n, w in ((1, 1), (7, 3), (10, 10), (33, 4), (50, 1)):
-        x = rng.integers(-20, 20, n).astype(np.int64)
-        want = [x[j : j + w].min() for j in range(n - w + 1)]
-        assert sliding_min(x, w).tolist() == want
 
 
 def test_strictly_improves_a_poor_start():

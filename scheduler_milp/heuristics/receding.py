@@ -11,11 +11,11 @@ the next window.  The last window is committed whole.
 
 Each window starts from a hint that is feasible by construction: its requests placed one by one,
 in priority order, at the earliest round at which their whole memory profile fits next to
-everything placed (:func:`earliest_fit`).  The window model's horizon is MODEL.md's valid
+everything placed (:meth:`scheduler_milp.heuristics.profile.Profile.earliest_after`).  The window model's horizon is MODEL.md's valid
 horizon computed inside the window: ``S_i <= UB_w - sum_{j in window} o_j + a_i`` with ``UB_w``
 the hint's total latency.  CP-SAT runs single-threaded with a deterministic time limit per window
 (``window_dtime``, default 1.0 units) so the result is reproducible; ``options.time_limit`` bounds
-the whole run: when it is reached, the remaining requests are placed by :func:`earliest_fit` in
+the whole run: when it is reached, the remaining requests are placed at their earliest fit in
 priority order (``stats["fallback_requests"]``).  A window the solver does not improve keeps its
 hint.  The final plan passes the validator; should it not, the decoder's plan of the same order
 is returned instead.
@@ -35,67 +35,12 @@ from ..instance import Instance, IntArray
 from ..plan import Plan, validate
 from ..result import SolveOptions, SolveResult, StopReason
 from . import best_fast_plan
+from .profile import Profile
 
 log = logging.getLogger("scheduler_milp.heuristics.receding")
 
-
-class _Profile:
-    """Memory and batch size per round of the placed requests (grows on demand)."""
-
-    def __init__(self, instance: Instance):
-        self.instance = instance
-        self.mem = np.zeros(1024, dtype=np.int64)
-        self.batch = np.zeros(1024, dtype=np.int64)
-
-    def _grow(self, length: int) -> None:
-        if length > self.mem.size:
-            size = max(length, 2 * self.mem.size)
-            self.mem = np.concatenate([self.mem, np.zeros(size - self.mem.size, dtype=np.int64)])
-            self.batch = np.concatenate([self.batch, np.zeros(size - self.batch.size, dtype=np.int64)])
-
-    def add(self, i: int, start: int) -> None:
-        """Place request ``i`` at ``start``."""
-        o = int(self.instance.output_len[i])
-        self._grow(start + o)
-        self.mem[start : start + o] += self.instance.mem(i, np.arange(1, o + 1))
-        self.batch[start : start + o] += 1
-
-    def remove(self, i: int, start: int) -> None:
-        """Undo :meth:`add`."""
-        o = int(self.instance.output_len[i])
-        self.mem[start : start + o] -= self.instance.mem(i, np.arange(1, o + 1))
-        self.batch[start : start + o] -= 1
-
-
-def earliest_fit(profile: _Profile, i: int, lo: int) -> int:
-    """Earliest round ``>= lo`` at which request ``i`` fits next to the placed requests forever.
-
-    Jumps from violation to violation: a violation in round ``r`` rules out every start ``t' <= r``
-    whose ``(r - t' + 1)``-th round memory exceeds the room left in ``r`` (memory per round only
-    grows with a request's age), so no feasible start is skipped.
-    """
-    inst = profile.instance
-    m_budget, b = inst.memory_budget, inst.block_size
-    s, o = int(inst.prompt_len[i]), int(inst.output_len[i])
-    prof = inst.mem(i, np.arange(1, o + 1))
-    cap = inst.max_batch
-    t = lo
-    while True:
-        profile._grow(t + o)
-        room = m_budget - profile.mem[t : t + o]
-        bad = np.flatnonzero(prof > room)
-        nxt = t
-        if bad.size:
-            r = t + bad
-            kmax = (room[bad] // b) * b - s  # largest age k with mem(k) <= room
-            nxt = max(nxt, int(np.where(kmax >= 1, r - kmax + 1, r + 1).max()))
-        if cap is not None:
-            full = np.flatnonzero(profile.batch[t : t + o] >= cap)
-            if full.size:
-                nxt = max(nxt, t + int(full[-1]) + 1)
-        if nxt == t:
-            return t
-        t = nxt
+#: Rounds after the arrival searched in one sliding-window pass before the search widens.
+_FIRST_SPAN = 2048
 
 
 def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
@@ -128,7 +73,7 @@ def receding_horizon(
     n = inst.n
     o, a = inst.output_len, inst.arrival
     start = np.full(n, -1, dtype=np.int64)
-    profile = _Profile(inst)
+    profile = Profile(inst)
     committed: list[int] = []
     pending: list[int] = []  # uncommitted members of the current window, in priority order
     pos = 0
@@ -142,10 +87,10 @@ def receding_horizon(
         # feasible hint: place the window one by one in priority order
         hint = {}
         for i in win:
-            hint[i] = earliest_fit(profile, i, int(a[i]))
-            profile.add(i, hint[i])
+            hint[i] = profile.earliest_after(i, int(a[i]), int(a[i]) + _FIRST_SPAN)
+            profile.place(i, hint[i])
         for i in win:
-            profile.remove(i, hint[i])
+            profile.remove(i)
         new = dict(hint)
         if time.perf_counter() < deadline and len(win) > 1:
             stats["windows"] += 1
@@ -180,7 +125,7 @@ def receding_horizon(
         take = by_start if last else by_start[:commit]
         for i in take:
             start[i] = new[i]
-            profile.add(i, new[i])
+            profile.place(i, new[i])
             committed.append(i)
         pending = [i for i in win if start[i] < 0]
     return start, stats

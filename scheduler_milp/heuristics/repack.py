@@ -6,13 +6,8 @@ it keeps the memory in use and the number of running requests in every round as 
 and changes them only on the rounds that the moved requests touch, so a move costs a few vector
 operations over a window of rounds instead of a full decode (thousands of moves per second).
 
-*Earliest fit.*  With the other requests fixed, request ``i`` fits at start ``S`` iff
-``B * ceil((s_i + k) / B) <= R[S + k - 1]`` for ``k = 1..o_i``, where ``R = M - usage``.  With
-``R'`` = ``R`` rounded down to a multiple of ``B`` this is exactly ``R'[t] - t >= s_i + 1 - S`` for
-every round ``t`` of the run (the profile's multiples of ``B`` compare with ``R'`` like its
-unrounded values), so one sliding-window minimum of ``R'[t] - t`` (van Herk / Gil-Werman, ``O(T)``
-in numpy) gives every feasible start of a window at once; rounds already holding ``max_batch``
-requests are set to ``-inf``.
+*Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one sliding-window
+minimum gives every feasible start of a window at once).
 
 *Construction.*  The serial schedule generation scheme in smallest-volume-first order (the key of
 ``svf``, ties by arrival then index): each request starts at its earliest feasible round next to
@@ -54,116 +49,15 @@ from typing import Any
 import numpy as np
 
 from ..instance import Instance, IntArray
-from ..plan import Plan, batch_size_per_round, memory_per_round
+from ..plan import Plan
 from ..result import SolveOptions, SolveResult, StopReason
 from . import improvement_start
+from .profile import Profile
 
 log = logging.getLogger("scheduler_milp.heuristics.repack")
 
-_INF = np.int64(1) << 60
 NEIGHBOURHOODS = ("block", "subset", "round")
 ORDERS = ("volume", "start", "random")
-
-
-def sliding_min(x: IntArray, w: int) -> IntArray:
-    """``m[j] = min(x[j : j + w])`` for ``j = 0..len(x) - w`` in ``O(len(x))`` (van Herk / Gil-Werman)."""
-    n = x.size
-    nb = -(-n // w)
-    pad = np.full(nb * w, _INF, dtype=np.int64)
-    pad[:n] = x
-    blk = pad.reshape(nb, w)
-    pre = np.minimum.accumulate(blk, axis=1).ravel()
-    suf = np.minimum.accumulate(blk[:, ::-1], axis=1)[:, ::-1].ravel()
-    m = n - w + 1
-    return np.minimum(suf[:m], pre[w - 1 : w - 1 + m])
-
-
-class Profile:
-    """A plan's start rounds with its memory and batch size per round, updated in place."""
-
-    def __init__(self, instance: Instance, start_round: IntArray):
-        self.instance = instance
-        self.budget = int(instance.memory_budget)
-        self.block = int(instance.block_size)
-        self.max_batch = instance.max_batch
-        self.prompt = np.asarray(instance.prompt_len, dtype=np.int64)
-        self.output = np.asarray(instance.output_len, dtype=np.int64)
-        self.arrival = np.asarray(instance.arrival, dtype=np.int64)
-        self.start = np.array(start_round, dtype=np.int64)
-        self.size = 0
-        self.usage = np.zeros(0, dtype=np.int64)
-        self.count = np.zeros(0, dtype=np.int64)
-        self.rounds = np.zeros(0, dtype=np.int64)
-        self._ensure(int((self.start + self.output).max()) + int(self.output.max()) + 1)
-        mem = memory_per_round(instance, self.start)
-        self.usage[: mem.size] = mem
-        cnt = batch_size_per_round(instance, self.start)
-        self.count[: cnt.size] = cnt
-
-    def _ensure(self, length: int) -> None:
-        if length <= self.size:
-            return
-        new = max(length, self.size + self.size // 2 + 64)
-        self.usage = np.concatenate([self.usage, np.zeros(new - self.size, dtype=np.int64)])
-        self.count = np.concatenate([self.count, np.zeros(new - self.size, dtype=np.int64)])
-        self.rounds = np.arange(new, dtype=np.int64)
-        self.size = new
-
-    def profile(self, i: int) -> IntArray:
-        """``mem_i(k)`` for ``k = 1..o_i``."""
-        b = self.block
-        return b * (-(-(self.prompt[i] + np.arange(1, self.output[i] + 1, dtype=np.int64)) // b))
-
-    def remove(self, i: int) -> None:
-        s, o = int(self.start[i]), int(self.output[i])
-        self.usage[s : s + o] -= self.profile(i)
-        self.count[s : s + o] -= 1
-
-    def place(self, i: int, s: int) -> None:
-        o = int(self.output[i])
-        self._ensure(s + o + 1)
-        self.usage[s : s + o] += self.profile(i)
-        self.count[s : s + o] += 1
-        self.start[i] = s
-
-    def earliest(self, i: int, lo: int, hi: int) -> int:
-        """Earliest feasible start of ``i`` (not placed) in ``[lo, hi]``, or ``-1``."""
-        lo = max(lo, int(self.arrival[i]))
-        if hi < lo:
-            return -1
-        o = int(self.output[i])
-        end = hi + o
-        self._ensure(end + 1)
-        free = self.budget - self.usage[lo:end]
-        if self.block > 1:
-            free = (free // self.block) * self.block
-        q = free - self.rounds[lo:end]
-        if self.max_batch is not None:
-            q = np.where(self.count[lo:end] >= self.max_batch, -_INF, q)
-        ok = np.flatnonzero(sliding_min(q, o) + self.rounds[lo : hi + 1] >= self.prompt[i] + 1)
-        return lo + int(ok[0]) if ok.size else -1
-
-    def earliest_after(self, i: int, lo: int, hi: int) -> int:
-        """Earliest feasible start of ``i`` (not placed) from ``lo`` on: ``[lo, hi]`` first, then beyond.
-
-        Always succeeds: after the last completion of the others every start fits (``M`` is at least
-        every request's peak).
-        """
-        s = self.earliest(i, lo, hi)
-        if s >= 0:
-            return s
-        last = int(np.flatnonzero(self.count)[-1]) + 1 if self.count.any() else 0
-        step = max(256, hi - lo)
-        while s < 0:
-            lo, hi = hi + 1, max(hi + step, lo)
-            if lo > last:
-                return max(lo, int(self.arrival[i]))
-            s = self.earliest(i, lo, min(hi, last))
-            step *= 2
-        return s
-
-    def objective(self) -> int:
-        return int((self.start + self.output - self.arrival).sum())
 
 
 def compact(prof: Profile, deadline: float = math.inf) -> int:
@@ -192,10 +86,7 @@ def insertion_starts(instance: Instance, order: IntArray, deadline: float = math
     """Serial schedule generation: each request in ``order`` starts at its earliest feasible round
     next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``.
     """
-    n = instance.n
-    prof = Profile(instance, np.zeros(n, dtype=np.int64))
-    prof.usage[:] = 0
-    prof.count[:] = 0
+    prof = Profile(instance)
     for i in order:
         if time.perf_counter() >= deadline:
             return None
@@ -226,7 +117,7 @@ def repack(
     n = instance.n
     prof = Profile(instance, np.asarray(start_plan.start_round, dtype=np.int64))
     start_obj = prof.objective()
-    volume = np.array([int(prof.profile(i).sum()) for i in range(n)], dtype=np.int64)
+    volume = instance.volume
     trajectory: list[tuple[float, int]] = [(0.0, start_obj)]
     cur = start_obj
 

@@ -1,0 +1,78 @@
+"""The shared placement profile: exact earliest fit against the validator, sliding minimum."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler_milp.heuristics.profile import Profile, sliding_min
+from scheduler_milp.instance import Instance
+from scheduler_milp.plan import memory_per_round, validate
+
+from .strategies import tiny_instances
+
+
+def serial_starts(inst: Instance) -> np.ndarray:
+    """One request after another, in reverse order (a valid plan with holes to fill)."""
+    starts = np.zeros(inst.n, dtype=np.int64)
+    t = int(inst.arrival.max())
+    for i in reversed(range(inst.n)):
+        starts[i] = t
+        t += int(inst.output_len[i])
+    return starts
+
+
+def brute_earliest(inst: Instance, starts: np.ndarray, i: int, lo: int, hi: int) -> int:
+    """The earliest start of ``i`` in ``[lo, hi]`` that the validator accepts, others fixed."""
+    for s in range(max(lo, int(inst.arrival[i])), hi + 1):
+        trial = starts.copy()
+        trial[i] = s
+        if validate(inst, trial) == []:
+            return s
+    return -1
+
+
+@settings(max_examples=30, deadline=None)
+@given(tiny_instances(max_n=5))
+def test_earliest_fit_matches_the_validator(inst):
+    start = serial_starts(inst)
+    prof = Profile(inst, start)
+    horizon = int((start + inst.output_len).max())
+    for i in range(inst.n):
+        prof.remove(i)
+        got = prof.earliest(i, 0, horizon)
+        assert got == brute_earliest(inst, np.asarray(start), i, 0, horizon)
+        prof.place(i, int(start[i]))
+    assert np.array_equal(prof.usage[:horizon], memory_per_round(inst, start))
+
+
+def test_sliding_min():
+    rng = np.random.default_rng(0)
+    for n, w in ((1, 1), (7, 3), (10, 10), (33, 4), (50, 1)):
+        x = rng.integers(-20, 20, n).astype(np.int64)
+        want = [x[j : j + w].min() for j in range(n - w + 1)]
+        assert sliding_min(x, w).tolist() == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_instances(max_n=6), st.integers(0, 3), st.integers(0, 60))
+def test_earliest_after_is_the_earliest_start_from_lo(inst, span, shift):
+    """Placing requests one by one (arrivals shifted far beyond the busy rounds too): the search
+    widening from ``[lo, lo + span]`` returns exactly the first start the validator accepts."""
+    inst = Instance.create(inst.memory_budget, inst.prompt_len, inst.output_len, inst.arrival + shift * (np.arange(inst.n) % 2),
+                           block_size=inst.block_size, max_batch=inst.max_batch)  # fmt: skip
+    prof = Profile(inst)
+    starts = np.full(inst.n, -1, dtype=np.int64)
+    for i in range(inst.n):
+        lo = int(inst.arrival[i])
+        got = prof.earliest_after(i, 0, span)
+        placed = np.flatnonzero(starts >= 0)
+        sub = inst.subset([*placed.tolist(), i])
+        trial = np.append(starts[placed], 0)
+        horizon = int((inst.arrival + inst.output_len).sum()) + lo
+        want = brute_earliest(sub, trial, len(placed), 0, horizon)
+        assert got == want
+        prof.place(i, got)
+        starts[i] = got
+    assert validate(inst, starts) == []
