@@ -57,6 +57,8 @@ class Profile:
         self.usage = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0, dtype=np.int64)
         self.rounds = np.zeros(0, dtype=np.int64)
+        # mem_i(1..o_i) of each request, built on first use: place/remove run thousands of times a second
+        self._profiles: dict[int, IntArray] = {}
         self._ensure(int((self.start + self.output).max()) + int(self.output.max()) + 1)
         if placed:
             mem = memory_per_round(instance, self.start)
@@ -75,7 +77,11 @@ class Profile:
 
     def profile(self, i: int) -> IntArray:
         """``mem_i(k)`` for ``k = 1..o_i``."""
-        return np.asarray(self.instance.mem(i, np.arange(1, self.output[i] + 1, dtype=np.int64)), dtype=np.int64)
+        prof = self._profiles.get(i)
+        if prof is None:
+            prof = np.asarray(self.instance.mem(i, np.arange(1, self.output[i] + 1, dtype=np.int64)), dtype=np.int64)
+            self._profiles[i] = prof
+        return prof
 
     def remove(self, i: int) -> None:
         """Take request ``i`` out of the rounds it runs in (its ``start`` is kept)."""
