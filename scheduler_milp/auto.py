@@ -20,6 +20,15 @@ it runs, in this order, each phase capped by its share of the time *still left* 
    40%, when ``repack`` is not registered);
 7. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left.
 
+**Two processes.**  With ``options.threads >= 2`` (the default) and a time limit of at least
+``parallel_min_seconds``, phases 4 and 5 run in a second (spawned) process, started right after
+phase 3b with the best plan so far, while this process runs phases 6 and 7: the Lagrangian column
+generation and the local search each get a core instead of sharing one.  Each bound is offered to
+the portfolio (and logged) the moment the worker sends it.  ``threads=1`` (the experiment runner's
+setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
+everything in one process, in the order above; when the second process cannot be started, the
+same happens.
+
 It stops as soon as the bound meets the objective (then the status is ``optimal``, derived by
 :class:`~scheduler_milp.result.SolveResult`).  A phase whose method is missing, declines the
 instance or fails is skipped and noted in ``stats["skipped"]`` / ``stats["errors"]``; the portfolio
@@ -36,9 +45,14 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
+
+import numpy as np
 
 from .instance import Instance
 from .plan import Plan
@@ -61,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "lagrange_share": 0.4,
     "lp_share": 0.3,
     "reserve": 0.5,  # seconds kept back for building the result and validation
+    "parallel": True,  # with threads >= 2: the bound phases run in a second process beside the plan phases
+    "parallel_min_seconds": 10.0,  # below this time limit a second process does not pay for its start-up
 }
 
 
@@ -79,6 +95,8 @@ class _Portfolio:
         self.phases: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        # offers come from the main thread and from the bound worker's listener thread
+        self._lock = threading.RLock()
         self._note("sum_output")
 
     def elapsed(self) -> float:
@@ -101,14 +119,16 @@ class _Portfolio:
     def offer_plan(self, plan: Plan | None, source: str) -> None:
         if plan is None:
             return
-        if self.plan is None or plan.total_latency < self.plan.total_latency:
-            self.plan, self.plan_source = plan, source
-            self._note(source)
+        with self._lock:
+            if self.plan is None or plan.total_latency < self.plan.total_latency:
+                self.plan, self.plan_source = plan, source
+                self._note(source)
 
     def offer_bound(self, value: int | None, source: str) -> None:
-        if value is not None and value > self.bound:
-            self.bound, self.bound_source = int(value), source
-            self._note(source)
+        with self._lock:
+            if value is not None and value > self.bound:
+                self.bound, self.bound_source = int(value), source
+                self._note(source)
 
     def _note(self, source: str) -> None:
         g = self.gap
@@ -128,6 +148,113 @@ class _Portfolio:
             "-" if g is None else f"{100 * g:.3f}%",
             source,
         )
+
+
+def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, params: dict[str, Any]) -> None:
+    """The bound phases (Lagrangian, then LP when ``n`` is within its limit), in a second process.
+
+    With the time left it runs a second ``repack`` chain (seed + 2) from ``plan``.  Sends
+    ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start rounds)``,
+    ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells
+    the parent it is done.
+    """
+    from .bounds import lagrangian
+    from .registry import solve
+
+    deadline = time.perf_counter() + seconds
+    try:
+        t0 = time.perf_counter()
+        try:
+            res = lagrangian(
+                instance,
+                ub=plan.total_latency,
+                iterations=10_000,
+                time_limit=seconds * float(params["lagrange_share"]),
+                plan=plan,
+            )
+            out.send(("bound", "lagrange", res.bound))
+        except ValueError as err:
+            out.send(("skipped", "lagrange", str(err)))
+        except Exception as err:  # reported to the parent, which notes it in stats["errors"]
+            out.send(("error", "lagrange", f"{type(err).__name__}: {err}"))
+        out.send(("phase", "lagrange", time.perf_counter() - t0))
+        left = deadline - time.perf_counter()
+        if params["with_lp"] and left > 0.05:
+            t0 = time.perf_counter()
+            try:
+                opts = SolveOptions(
+                    time_limit=left * float(params["lp_share"]), seed=params["seed"], threads=1, solver=params["solver"]
+                )
+                lp = solve(instance, "lp", opts)
+                if lp.stats.get("bound_source") != "sum_output" and lp.lower_bound is not None:
+                    out.send(("bound", "lp", lp.lower_bound))
+            except ValueError as err:
+                out.send(("skipped", "lp", str(err)))
+            except Exception as err:
+                out.send(("error", "lp", f"{type(err).__name__}: {err}"))
+            out.send(("phase", "lp", time.perf_counter() - t0))
+        left = deadline - time.perf_counter()
+        if params["repack"] and left > 1.0:  # the core is free until the deadline: a second repack chain
+            from .heuristics.repack import repack
+
+            t0 = time.perf_counter()
+            try:
+                better, _ = repack(instance, plan, seed=params["seed"] + 2, time_limit=left - 0.5)
+                if better.total_latency < plan.total_latency:
+                    out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
+            except Exception as err:
+                out.send(("error", "repack-worker", f"{type(err).__name__}: {err}"))
+            out.send(("phase", "repack-worker", time.perf_counter() - t0))
+    finally:
+        out.close()
+
+
+class _BoundWorker:
+    """Runs :func:`_bound_job` in a spawned process; a listener thread offers its bounds to the portfolio.
+
+    ``spawn`` (not ``fork``): the parent may hold solver threads (HiGHS, CP-SAT), which a forked
+    child would inherit in an undefined state.
+    """
+
+    def __init__(self, port: _Portfolio, plan: Plan, seconds: float, params: dict[str, Any]):
+        ctx = multiprocessing.get_context("spawn")
+        self.port = port
+        recv, send = ctx.Pipe(duplex=False)
+        self.recv = recv
+        self.proc = ctx.Process(target=_bound_job, args=(send, port.instance, plan, seconds, params), daemon=True)
+        self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
+        send.close()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        port = self.port
+        try:
+            while True:
+                kind, name, value = self.recv.recv()
+                if kind == "bound":
+                    port.offer_bound(int(value), name)
+                elif kind == "plan":  # validated here, in this process, like every plan auto returns
+                    port.offer_plan(Plan.checked(port.instance, np.asarray(value, dtype=np.int64)), name)
+                elif kind == "phase":
+                    port.phases[name] = round(port.phases.get(name, 0.0) + float(value), 3)
+                elif kind == "skipped":
+                    port.skipped[name] = str(value)
+                else:
+                    port.errors[name] = str(value)
+                    log.warning("auto: phase %s failed: %s", name, value)
+        except (EOFError, OSError):  # the worker finished (or died): nothing more will come
+            pass
+
+    def finish(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the worker, then stop it; every bound sent so far is kept."""
+        self.thread.join(max(0.0, seconds))
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.port.skipped.setdefault("bound-worker", "stopped at the time limit")
+        self.proc.join(1.0)
+        self.thread.join(1.0)
+        self.recv.close()
 
 
 def _registered(name: str) -> bool:
@@ -255,6 +382,35 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     if port.plan is not None and _registered("repack"):
         run_phase("repack", local_search("repack", "repack_first_share"))
 
+    # 4-5 in parallel: with two threads allowed, the bound phases run in a second process while this
+    # one improves the plan (they share nothing but the start plan)
+    worker: _BoundWorker | None = None
+    if (
+        port.plan is not None
+        and not port.closed()
+        and options.threads >= 2
+        and str(prm["parallel"]).lower() not in ("0", "false", "no")
+        and limit >= float(prm["parallel_min_seconds"])
+        and port.left() > 1.0
+    ):
+        with_lp = _fits_size("lp", n)
+        seconds = 0.97 * port.left()
+        job = {
+            "with_lp": with_lp,
+            "lagrange_share": float(prm["lagrange_share"]),
+            "lp_share": float(prm["lp_share"]),
+            "repack": _registered("repack"),
+            "seed": options.seed,
+            "solver": options.solver,
+        }
+        try:
+            worker = _BoundWorker(port, port.plan, seconds, job)
+            log.info("auto: bound phases in a second process (%.1fs)", seconds)
+        except (AssertionError, OSError, RuntimeError) as err:  # e.g. inside a daemonic pool worker
+            log.info("auto: no second process (%s); bound phases run here", err)
+        if worker is not None and not with_lp:
+            port.skipped["lp"] = "not registered or instance beyond its size limit"
+
     # 4. Lagrangian bound ---------------------------------------------------------------------------
     def lagrange() -> None:
         from .bounds import lagrangian
@@ -269,7 +425,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         )
         port.offer_bound(res.bound, "lagrange")
 
-    if port.plan is not None:
+    if port.plan is not None and worker is None:
         run_phase("lagrange", lagrange)
 
     # 5. LP bound -----------------------------------------------------------------------------------
@@ -279,7 +435,9 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         if res.stats.get("bound_source") != "sum_output":
             port.offer_bound(res.lower_bound, "lp")
 
-    if _fits_size("lp", n):
+    if worker is not None:
+        pass
+    elif _fits_size("lp", n):
         run_phase("lp", lp)
     else:
         port.skipped["lp"] = "not registered or instance beyond its size limit"
@@ -300,6 +458,8 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             port.offer_bound(res.lower_bound, "lns")
 
     run_phase("lns", lns)
+    if worker is not None:  # the bounds it sent are already offered; wait for the rest until the deadline
+        worker.finish(port.left() + 0.5)
 
     if port.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
         from .baselines import solve_svf

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_milp.bounds import volume_bound
+from scheduler_milp.bounds import busy_time_bound, volume_bound
 from scheduler_milp.generators import random_instance
 from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
@@ -86,3 +86,26 @@ def test_recorded_optima_are_reached_and_proven(path):
     if easy:
         # easy for the exact models (proven in at most 2 s when recorded): auto must prove it too
         assert res.status is Status.OPTIMAL and res.objective == optimum
+
+
+def test_bound_phases_in_a_second_process():
+    """threads >= 2: the Lagrangian runs in a spawned worker; its bound and plans reach the result."""
+    inst = random_instance(120, seed=12, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    opts = SolveOptions(time_limit=6, seed=0, threads=2, params={"parallel_min_seconds": 0})
+    res = solve(inst, "auto", opts)
+    assert res.plan is not None and res.plan.violations() == []
+    assert "lagrange" in res.stats["phase_seconds"], res.stats
+    assert "repack-worker" in res.stats["phase_seconds"], res.stats  # the worker's second repack chain ran
+    assert "bound-worker" not in res.stats.get("skipped", {})
+    assert busy_time_bound(inst) <= res.lower_bound <= res.objective
+    _check_history(res)
+
+
+def test_one_thread_keeps_every_phase_in_this_process():
+    inst = random_instance(120, seed=12, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    res = solve(inst, "auto", SolveOptions(time_limit=4, seed=0, threads=1, params={"parallel_min_seconds": 0}))
+    assert res.plan is not None and res.plan.violations() == []
+    assert "lagrange" in res.stats["phase_seconds"]
+    assert "repack-worker" not in res.stats["phase_seconds"]
+    assert busy_time_bound(inst) <= res.lower_bound <= res.objective
+    _check_history(res)
