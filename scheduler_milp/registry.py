@@ -71,7 +71,7 @@ register("lp", "bound", "scheduler_milp.formulations.lp:solve_lp", "LP relaxatio
 register("volume-bound", "bound", "scheduler_milp.bounds:solve_volume_bound", "best fast heuristic plan with the volume lower bound (sorted completions vs volumes)")
 register("lagrange", "bound", "scheduler_milp.bounds:solve_lagrange", "best fast heuristic plan with the Lagrangian bound of the time-indexed model's memory rows")
 register("lns", "heuristic", "scheduler_milp.lns:solve_lns", "large-neighbourhood search: re-place blocks of requests exactly with CP-SAT windows")
-register("auto", "portfolio", "scheduler_milp.auto:solve_auto", "portfolio: fast plans, bounds (volume, Lagrangian, LP), exact if tiny, ls, lns; best plan with certified gap")
+register("auto", "portfolio", "scheduler_milp.auto:solve_auto", "portfolio: fast plans, bounds (volume, Lagrangian, LP), exact if tiny, repack, lns (2 processes); best plan with certified gap")
 _H = "scheduler_milp.heuristics"
 register("sorted-f", "heuristic", f"{_H}.sorted_f:solve_sorted_f", "Sorted-F: start the feasible batch minimising sum(o)/|X|^2, repeat (mode=continuous|sequential)")
 register("ls", "heuristic", f"{_H}.local_search:solve_ls", "local search (swap, reinsert, batch moves) over the priority order from the best fast plan")
