@@ -95,6 +95,7 @@ class _Portfolio:
         self.phases: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.stopped_early: list[str] = []
         # offers come from the main thread and from the bound worker's listener thread
         self._lock = threading.RLock()
         self._note("sum_output")
@@ -162,6 +163,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     from .registry import solve
 
     deadline = time.perf_counter() + seconds
+    best_bound = 0
     try:
         t0 = time.perf_counter()
         try:
@@ -173,6 +175,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
                 plan=plan,
             )
             out.send(("bound", "lagrange", res.bound))
+            best_bound = max(best_bound, int(res.bound))
         except ValueError as err:
             out.send(("skipped", "lagrange", str(err)))
         except Exception as err:  # reported to the parent, which notes it in stats["errors"]
@@ -188,13 +191,14 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
                 lp = solve(instance, "lp", opts)
                 if lp.stats.get("bound_source") != "sum_output" and lp.lower_bound is not None:
                     out.send(("bound", "lp", lp.lower_bound))
+                    best_bound = max(best_bound, int(lp.lower_bound))
             except ValueError as err:
                 out.send(("skipped", "lp", str(err)))
             except Exception as err:
                 out.send(("error", "lp", f"{type(err).__name__}: {err}"))
             out.send(("phase", "lp", time.perf_counter() - t0))
         left = deadline - time.perf_counter()
-        if params["repack"] and left > 1.0:  # the core is free until the deadline: a second repack chain
+        if params["repack"] and left > 1.0 and best_bound < plan.total_latency:  # the core is free until the deadline: a second repack chain
             from .heuristics.repack import repack
 
             t0 = time.perf_counter()
@@ -251,7 +255,8 @@ class _BoundWorker:
         self.thread.join(max(0.0, seconds))
         if self.proc.is_alive():
             self.proc.terminate()
-            self.port.skipped.setdefault("bound-worker", "stopped at the time limit")
+            why = "the plan is proven optimal" if self.port.closed() else "stopped at the time limit"
+            self.port.skipped.setdefault("bound-worker", why)
         self.proc.join(1.0)
         self.thread.join(1.0)
         self.recv.close()
@@ -314,6 +319,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             iteration_limit=None,
             params={},
             verbose=False,  # -v asks for auto's progress lines, not every solver's log
+            stop=port.closed,  # a bound from the second process can prove the plan optimal mid-search
         )
 
     if options.warm_start is not None:  # a caller's plan competes like any other (validated at the end)
@@ -372,10 +378,14 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 3b. plan-space repack (insertion construction + ruin and recreate): a much better plan within
     # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
-    def local_search(name: str, share: str, seed_offset: int = 0) -> Callable[[], None]:
+    def local_search(name: str, share: str, seed_offset: int = 0, phase_name: str = "") -> Callable[[], None]:
+        phase_name = phase_name or name
+
         def run() -> None:
             res = solve(instance, name, sub_options(port.left() * float(prm[share]), seed_offset=seed_offset))
             port.offer_plan(res.plan, name)
+            if res.stop_reason is StopReason.STOPPED:  # ended by port.closed(): a bound met the plan
+                port.stopped_early.append(phase_name)
 
         return run
 
@@ -444,7 +454,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 6. local search: repack again from the best plan (thousands of moves per second), else ls ------
     if _registered("repack"):
-        run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1))
+        run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1, phase_name="repack-2"))
     elif _registered("ls"):
         run_phase("ls", local_search("ls", "ls_share"))
     else:
@@ -456,10 +466,12 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         port.offer_plan(res.plan, "lns")
         if res.stats.get("bound_source") == "lns-whole-window":
             port.offer_bound(res.lower_bound, "lns")
+        if res.stop_reason is StopReason.STOPPED:
+            port.stopped_early.append("lns")
 
     run_phase("lns", lns)
     if worker is not None:  # the bounds it sent are already offered; wait for the rest until the deadline
-        worker.finish(port.left() + 0.5)
+        worker.finish(0.0 if port.closed() else port.left() + 0.5)  # nothing to wait for once proven
 
     if port.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
         from .baselines import solve_svf
@@ -478,6 +490,8 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         stats["skipped"] = port.skipped
     if port.errors:
         stats["errors"] = port.errors
+    if port.stopped_early:
+        stats["stopped_early"] = port.stopped_early
     result = SolveResult(
         "auto",
         instance,

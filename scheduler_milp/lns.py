@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,11 +112,13 @@ def improve(
     seed: int = 0,
     iteration_limit: int | None = None,
     params: dict[str, Any] | None = None,
+    stop_when: Callable[[], bool] | None = None,
 ) -> LNSOutcome:
     """Run the large-neighbourhood search from ``plan``; the result is never worse than ``plan``.
 
     ``params`` overrides :data:`DEFAULTS`.  Stops after ``iteration_limit`` windows, after
-    ``time_limit`` seconds, or after ``max_stall`` consecutive windows without improvement.
+    ``time_limit`` seconds, after ``max_stall`` consecutive windows without improvement, or when
+    ``stop_when()`` returns True (polled between windows).
     """
     from .formulations.window import solve_window
 
@@ -185,6 +188,9 @@ def improve(
             break
         if stall >= max_stall:
             stop = StopReason.COMPLETED
+            break
+        if stop_when is not None and stop_when():
+            stop = StopReason.STOPPED
             break
         strategy = strategies[it % len(strategies)]
         order = np.lexsort((np.arange(n), starts))
@@ -258,7 +264,10 @@ def solve_lns(instance: Instance, options: SolveOptions | None = None) -> SolveR
         plan, source = starting_plan(instance)
     build = time.perf_counter() - t0
     left = None if options.time_limit is None else max(0.0, options.time_limit - build)
-    out = improve(instance, plan, time_limit=left, seed=options.seed, iteration_limit=options.iteration_limit, params=_params(options))
+    out = improve(
+        instance, plan, time_limit=left, seed=options.seed, iteration_limit=options.iteration_limit, params=_params(options),
+        stop_when=options.stop,
+    )
     stats: dict[str, Any] = {
         "start_method": source,
         "start_objective": out.start_objective,

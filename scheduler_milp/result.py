@@ -11,6 +11,7 @@ import enum
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class StopReason(enum.StrEnum):
     ITERATION_LIMIT = "iteration_limit"
     TOO_LARGE = "too_large"  # the method declined: the instance is beyond its size limit
     ERROR = "error"
+    STOPPED = "stopped"  # the caller's stop criterion (SolveOptions.stop) ended it early
 
 
 class ModelTooLarge(ValueError):
@@ -73,6 +75,9 @@ class SolveOptions:
     iteration_limit: int | None = None
     params: dict[str, Any] = field(default_factory=dict)  # method-specific knobs
     verbose: bool = False
+    # polled by the long searches (repack, lns) between moves: True ends them early with the best
+    # plan so far (auto uses it to stop improving a plan that a bound has proven optimal)
+    stop: Callable[[], bool] | None = None
 
     def deadline(self, started: float) -> float:
         """Absolute ``time.perf_counter()`` deadline, ``inf`` with no limit."""

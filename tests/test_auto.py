@@ -109,3 +109,17 @@ def test_one_thread_keeps_every_phase_in_this_process():
     assert "repack-worker" not in res.stats["phase_seconds"]
     assert busy_time_bound(inst) <= res.lower_bound <= res.objective
     _check_history(res)
+
+
+def test_a_bound_from_the_second_process_stops_the_plan_search():
+    """Here the LP bound meets repack's plan: once the worker sends it, the plan phases stop early."""
+    inst = random_instance(40, seed=31, prompt_range=(5, 60), output_range=(1, 40), memory=1500)
+    assert max(busy_time_bound(inst), volume_bound(inst)) < solve(inst, "lp").lower_bound  # only the LP closes it
+    res = solve(inst, "auto", SolveOptions(time_limit=30, seed=0, threads=2))
+    assert res.status is Status.OPTIMAL, res.stats
+    assert res.stats["bound_source"] in ("lagrange", "lp")
+    phases = res.stats["phase_seconds"]
+    # the long repack either saw the proof arrive (stopped early) or never started; lns never ran
+    assert "repack-2" in res.stats.get("stopped_early", []) or "repack-2" not in phases, res.stats
+    assert "lns" not in phases
+    _check_history(res)

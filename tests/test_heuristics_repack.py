@@ -113,3 +113,18 @@ def test_threshold_accepting_returns_the_best_plan_seen(reach):
     assert plan.total_latency == min(traj) <= start.total_latency
     # a large allowance accepts worsening moves too; the plan returned is still the best one seen
     assert stats["accepted_moves"] > stats["improving_moves"]
+
+
+def test_stop_callback_ends_the_search_with_a_valid_plan():
+    inst = random_instance(40, seed=5, memory=40, arrivals=8)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 5
+
+    res = solve(inst, "repack", SolveOptions(iteration_limit=10_000, seed=0, warm_start=serial_plan(inst), stop=stop))
+    assert res.stop_reason.value == "stopped"
+    assert res.stats["iterations"] == 5
+    assert validate(inst, res.plan.start_round) == []
+    assert res.objective <= res.stats["start_objective"]

@@ -111,3 +111,18 @@ def test_improve_respects_iteration_budget_and_returns_valid_plan():
     assert out.plan.violations() == []
     assert out.plan.total_latency <= start.total_latency
     assert out.lower_bound is None  # windows alone prove nothing for the whole instance
+
+
+def test_stop_callback_ends_the_search():
+    inst = random_instance(30, seed=3, memory=40)
+    start = solve(inst, "fcfs").plan
+    calls = []
+
+    def stop_when() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    out = improve(inst, start, seed=0, iteration_limit=100, params={"whole_max_n": 0}, stop_when=stop_when)
+    assert out.stop_reason is StopReason.STOPPED
+    assert out.iterations == 2
+    assert out.plan.violations() == [] and out.plan.total_latency <= start.total_latency

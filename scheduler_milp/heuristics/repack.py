@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,7 @@ def repack(
     insertion: bool = True,
     reach: int | None = 400,
     threshold: float = 0.02,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Improve ``start_plan`` by compaction and ruin-and-recreate moves (see the module docstring)."""
     if iteration_limit is None and time_limit is None:
@@ -153,14 +155,17 @@ def repack(
     allowance = threshold * cur / max(n, 1)  # a fraction of the mean latency
     iterations = accepted = improving = 0
     gains = {f"{a}/{b}": 0 for a in NEIGHBOURHOODS for b in ORDERS}
-    stop = StopReason.COMPLETED
+    why = StopReason.COMPLETED
     since_compact = 0
     while n >= 2:
         if iteration_limit is not None and iterations >= iteration_limit:
-            stop = StopReason.ITERATION_LIMIT
+            why = StopReason.ITERATION_LIMIT
             break
         if time.perf_counter() >= deadline:
-            stop = StopReason.TIME_LIMIT
+            why = StopReason.TIME_LIMIT
+            break
+        if stop is not None and stop():
+            why = StopReason.STOPPED
             break
         iterations += 1
         order = np.lexsort((np.arange(n), prof.start))
@@ -244,7 +249,7 @@ def repack(
         "insertion_objective": insertion_objective,
         "trajectory": trajectory,
         "start_objective": start_plan.total_latency,
-        "stop": stop.value,
+        "stop": why.value,
         "moves_per_second": iterations / max(elapsed, 1e-9),
     }
     return plan, stats
@@ -275,6 +280,7 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         insertion=str(p.get("insertion", "true")).lower() not in ("0", "false", "no"),
         reach=int(p.get("reach", 400)),
         threshold=float(p.get("threshold", 0.02)),
+        stop=options.stop,
     )
     stats["start_method"] = start_name
     log.info("repack: %d -> %d in %d moves", start_plan.total_latency, plan.total_latency, stats["iterations"])
