@@ -159,9 +159,13 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells
     the parent it is done.
     """
+    import signal
+
     from .bounds import lagrangian
     from .registry import solve
 
+    # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     deadline = time.perf_counter() + seconds
     best_bound = 0
     try:

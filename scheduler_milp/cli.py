@@ -107,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # method-level refusals (unknown solver, instance too large, ...) get one line
         print(f"error: {args.method} on {args.instance}: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, nothing written (--output is only written below)
+        print(f"interrupted: {args.method} on {args.instance}; no plan written", file=sys.stderr)
+        return 130
     print(result.summary())
     if args.output:
         result.write(args.output)

@@ -170,3 +170,41 @@ def test_make_instances_sample_matches_library(tmp_path):
     assert proc.returncode == 0, proc.stderr
     expected = sample_backlog({"conv": 0.5, "bwb": 0.5}, 40, 3, memory_factor=3, scale=8)
     assert load_instance(out).to_dict() == expected.to_dict()
+
+
+def test_ctrl_c_during_auto_gives_one_line_and_stops_the_second_process(tmp_path):
+    """SIGINT to the whole process group (as Ctrl-C in a terminal) while auto runs on two processes."""
+    import os
+    import signal
+    import time
+
+    out_file = tmp_path / "plan.json"
+    instance = Path(__file__).resolve().parents[1] / "instances" / "traces" / "mix-conv70-arxiv30-n1000-M65536.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "solve.py"), str(instance),
+         "--time-limit", "60", "-v", "--output", str(out_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell may ignore it
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # wait until the second process is running
+        seen.append(line)
+        if "bound phases in a second process" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest_err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in rest_err
+    assert [ln for ln in rest_err.splitlines() if ln.startswith("interrupted:")]
+    assert not out_file.exists()  # nothing half-written
+    for _ in range(50):  # the group (the spawned worker included) ends with the parent
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+        if not left.strip():
+            break
+        time.sleep(0.1)
+    assert not left.strip(), left
