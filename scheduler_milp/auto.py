@@ -151,6 +151,21 @@ class _Portfolio:
         )
 
 
+def _lagrange_bound(instance: Instance, plan: Plan, seconds: float) -> int:
+    """The Lagrangian bound, with ``plan`` as upper bound, horizon and initial prices."""
+    from .bounds import lagrangian
+
+    return int(lagrangian(instance, ub=plan.total_latency, iterations=10_000, time_limit=seconds, plan=plan).bound)
+
+
+def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, int | None]:
+    """The registered ``lp``: its plan and its bound (``None`` when it only reached ``sum o``)."""
+    from .registry import solve
+
+    res = solve(instance, "lp", options)
+    return res.plan, (None if res.stats.get("bound_source") == "sum_output" else res.lower_bound)
+
+
 def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, params: dict[str, Any]) -> None:
     """The bound phases (Lagrangian, then LP when ``n`` is within its limit), in a second process.
 
@@ -161,58 +176,50 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     """
     import signal
 
-    from .bounds import lagrangian
-    from .registry import solve
-
     # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     deadline = time.perf_counter() + seconds
     best_bound = 0
-    try:
+
+    def phase(name: str, fn: Callable[[], None]) -> None:
+        # the parent's run_phase conventions: a ValueError declines, anything else is an error
         t0 = time.perf_counter()
         try:
-            res = lagrangian(
-                instance,
-                ub=plan.total_latency,
-                iterations=10_000,
-                time_limit=seconds * float(params["lagrange_share"]),
-                plan=plan,
-            )
-            out.send(("bound", "lagrange", res.bound))
-            best_bound = max(best_bound, int(res.bound))
+            fn()
         except ValueError as err:
-            out.send(("skipped", "lagrange", str(err)))
+            out.send(("skipped", name, str(err)))
         except Exception as err:  # reported to the parent, which notes it in stats["errors"]
-            out.send(("error", "lagrange", f"{type(err).__name__}: {err}"))
-        out.send(("phase", "lagrange", time.perf_counter() - t0))
-        left = deadline - time.perf_counter()
-        if params["with_lp"] and left > 0.05:
-            t0 = time.perf_counter()
-            try:
-                opts = SolveOptions(
-                    time_limit=left * float(params["lp_share"]), seed=params["seed"], threads=1, solver=params["solver"]
-                )
-                lp = solve(instance, "lp", opts)
-                if lp.stats.get("bound_source") != "sum_output" and lp.lower_bound is not None:
-                    out.send(("bound", "lp", lp.lower_bound))
-                    best_bound = max(best_bound, int(lp.lower_bound))
-            except ValueError as err:
-                out.send(("skipped", "lp", str(err)))
-            except Exception as err:
-                out.send(("error", "lp", f"{type(err).__name__}: {err}"))
-            out.send(("phase", "lp", time.perf_counter() - t0))
-        left = deadline - time.perf_counter()
-        if params["repack"] and left > 1.0 and best_bound < plan.total_latency:  # the core is free until the deadline: a second repack chain
-            from .heuristics.repack import repack
+            out.send(("error", name, f"{type(err).__name__}: {err}"))
+        out.send(("phase", name, time.perf_counter() - t0))
 
-            t0 = time.perf_counter()
-            try:
-                better, _ = repack(instance, plan, seed=params["seed"] + 2, time_limit=left - 0.5)
-                if better.total_latency < plan.total_latency:
-                    out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
-            except Exception as err:
-                out.send(("error", "repack-worker", f"{type(err).__name__}: {err}"))
-            out.send(("phase", "repack-worker", time.perf_counter() - t0))
+    def offer(source: str, bound: int | None) -> None:
+        nonlocal best_bound
+        if bound is not None:
+            out.send(("bound", source, bound))
+            best_bound = max(best_bound, bound)
+
+    def lagrange() -> None:
+        offer("lagrange", _lagrange_bound(instance, plan, seconds * float(params["lagrange_share"])))
+
+    def lp() -> None:
+        left = deadline - time.perf_counter()
+        opts = SolveOptions(time_limit=left * float(params["lp_share"]), seed=params["seed"], threads=1, solver=params["solver"])
+        offer("lp", _lp_bound(instance, opts)[1])
+
+    def second_chain() -> None:
+        from .heuristics.repack import repack
+
+        better, _ = repack(instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5)
+        if better.total_latency < plan.total_latency:
+            out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
+
+    try:
+        phase("lagrange", lagrange)
+        if params["with_lp"] and deadline - time.perf_counter() > 0.05:
+            phase("lp", lp)
+        # the core is free until the deadline: a second repack chain, unless the plan is proven
+        if params["repack"] and deadline - time.perf_counter() > 1.0 and best_bound < plan.total_latency:
+            phase("repack-worker", second_chain)
     finally:
         out.close()
 
@@ -399,6 +406,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     # 4-5 in parallel: with two threads allowed, the bound phases run in a second process while this
     # one improves the plan (they share nothing but the start plan)
     worker: _BoundWorker | None = None
+    with_lp = _fits_size("lp", n)
     if (
         port.plan is not None
         and not port.closed()
@@ -407,7 +415,6 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         and limit >= float(prm["parallel_min_seconds"])
         and port.left() > 1.0
     ):
-        with_lp = _fits_size("lp", n)
         seconds = 0.97 * port.left()
         job = {
             "with_lp": with_lp,
@@ -422,39 +429,25 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             log.info("auto: bound phases in a second process (%.1fs)", seconds)
         except (AssertionError, OSError, RuntimeError) as err:  # e.g. inside a daemonic pool worker
             log.info("auto: no second process (%s); bound phases run here", err)
-        if worker is not None and not with_lp:
-            port.skipped["lp"] = "not registered or instance beyond its size limit"
 
     # 4. Lagrangian bound ---------------------------------------------------------------------------
     def lagrange() -> None:
-        from .bounds import lagrangian
-
         assert port.plan is not None
-        res = lagrangian(
-            instance,
-            ub=port.plan.total_latency,
-            iterations=10_000,
-            time_limit=port.left() * float(prm["lagrange_share"]),
-            plan=port.plan,
-        )
-        port.offer_bound(res.bound, "lagrange")
+        port.offer_bound(_lagrange_bound(instance, port.plan, port.left() * float(prm["lagrange_share"])), "lagrange")
 
     if port.plan is not None and worker is None:
         run_phase("lagrange", lagrange)
 
     # 5. LP bound -----------------------------------------------------------------------------------
     def lp() -> None:
-        res = solve(instance, "lp", sub_options(port.left() * float(prm["lp_share"])))
-        port.offer_plan(res.plan, "lp")
-        if res.stats.get("bound_source") != "sum_output":
-            port.offer_bound(res.lower_bound, "lp")
+        plan, bound = _lp_bound(instance, sub_options(port.left() * float(prm["lp_share"])))
+        port.offer_plan(plan, "lp")
+        port.offer_bound(bound, "lp")
 
-    if worker is not None:
-        pass
-    elif _fits_size("lp", n):
-        run_phase("lp", lp)
-    else:
+    if not with_lp:
         port.skipped["lp"] = "not registered or instance beyond its size limit"
+    elif worker is None:
+        run_phase("lp", lp)
 
     # 6. local search: repack again from the best plan (thousands of moves per second), else ls ------
     if _registered("repack"):

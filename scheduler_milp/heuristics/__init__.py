@@ -7,11 +7,13 @@ best plan of the fast order-based methods.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from ..instance import Instance
 from ..plan import Plan
-from ..result import SolveOptions
+from ..result import SolveOptions, SolveResult, StopReason
 
 log = logging.getLogger("scheduler_milp.heuristics")
 
@@ -52,8 +54,6 @@ def improvement_start(instance: Instance, options: SolveOptions, default_time: f
     neither a time nor an iteration limit is set) covers finding the start, so the time left is
     what remains of it (``None``: no time limit).
     """
-    import time
-
     t0 = time.perf_counter()
     if options.warm_start is not None:
         start_name, start_plan = "warm_start", options.warm_start
@@ -68,3 +68,23 @@ def improvement_start(instance: Instance, options: SolveOptions, default_time: f
     if time_limit is not None:
         time_limit = max(0.0, time_limit - spent)
     return start_name, start_plan, time_limit, spent
+
+
+def improvement_result(
+    method: str, instance: Instance, plan: Plan, stats: dict[str, Any], start_name: str, build_seconds: float, solve_started: float
+) -> SolveResult:
+    """The result of an improvement method (``ls``, ``repack``) started by :func:`improvement_start`.
+
+    ``stats["stop"]`` is the search's stop reason; finding the start counts as building,
+    the search from ``solve_started`` (a ``time.perf_counter()`` reading) on as solving.
+    """
+    stats["start_method"] = start_name
+    return SolveResult(
+        method,
+        instance,
+        plan,
+        stop_reason=StopReason(stats["stop"]),
+        build_seconds=build_seconds,
+        solve_seconds=time.perf_counter() - solve_started,
+        stats=stats,
+    )

@@ -34,7 +34,7 @@ from ..engine import priority_walk
 from ..instance import Instance, IntArray
 from ..plan import Plan
 from ..result import SolveOptions, SolveResult, StopReason
-from . import improvement_start
+from . import improvement_result, improvement_start
 
 log = logging.getLogger("scheduler_milp.heuristics.local_search")
 
@@ -160,14 +160,4 @@ def solve_ls(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         blocking=bool(p.get("blocking", False)),
         window=int(p.get("window", 20)),
     )
-    stats["start_method"] = start_name
-    stop = StopReason(stats["stop"])
-    return SolveResult(
-        "ls",
-        instance,
-        plan,
-        stop_reason=stop,
-        build_seconds=build_seconds,
-        solve_seconds=time.perf_counter() - t1,
-        stats=stats,
-    )
+    return improvement_result("ls", instance, plan, stats, start_name, build_seconds, t1)

@@ -58,7 +58,7 @@ import numpy as np
 from ..instance import Instance, IntArray
 from ..plan import Plan
 from ..result import SolveOptions, SolveResult, StopReason
-from . import improvement_start
+from . import improvement_result, improvement_start
 from .profile import Profile
 
 log = logging.getLogger("scheduler_milp.heuristics.repack")
@@ -152,6 +152,19 @@ def repack(
         note(cur)
     best_obj = cur
     best_start = prof.start.copy()
+
+    def keep_if_best() -> None:
+        nonlocal best_obj, best_start
+        if cur < best_obj:
+            best_obj, best_start = cur, prof.start.copy()
+            note(cur)
+
+    def compaction_pass() -> None:
+        nonlocal compact_gain, cur
+        g = compact(prof, deadline)
+        compact_gain += g
+        cur -= g
+        keep_if_best()
     allowance = threshold * cur / max(n, 1)  # a fraction of the mean latency
     iterations = accepted = improving = 0
     gains = {f"{a}/{b}": 0 for a in NEIGHBOURHOODS for b in ORDERS}
@@ -207,15 +220,11 @@ def repack(
             allow = 0.0
         if delta <= allow:
             accepted += 1
-            if delta != 0:
-                cur += delta
+            cur += delta
             if delta < 0:
                 improving += 1
                 gains[f"{NEIGHBOURHOODS[hood]}/{ORDERS[how]}"] -= delta
-            if cur < best_obj:
-                best_obj = cur
-                best_start = prof.start.copy()
-                note(cur)
+            keep_if_best()
         else:  # undo: take the re-inserted requests out, put them back where they were
             for i in sel:
                 prof.remove(int(i))
@@ -224,21 +233,11 @@ def repack(
         since_compact += 1
         if since_compact >= compact_every:
             since_compact = 0
-            g = compact(prof, deadline)
-            compact_gain += g
-            cur -= g
-            if cur < best_obj:
-                best_obj, best_start = cur, prof.start.copy()
-                note(cur)
+            compaction_pass()
     if n >= 2 and time.perf_counter() < deadline:
-        g = compact(prof, deadline)
-        compact_gain += g
-        cur -= g
-        if cur < best_obj:
-            best_obj, best_start = cur, prof.start.copy()
-            note(cur)
-    best = best_start if best_obj <= start_obj else np.asarray(start_plan.start_round, dtype=np.int64)
-    plan = Plan.checked(instance, best)
+        compaction_pass()
+    # best_obj <= start_obj: it starts at the start plan's objective (or the better insertion plan)
+    plan = Plan.checked(instance, best_start)
     elapsed = time.perf_counter() - t0
     stats: dict[str, Any] = {
         "iterations": iterations,
@@ -282,14 +281,5 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         threshold=float(p.get("threshold", 0.02)),
         stop=options.stop,
     )
-    stats["start_method"] = start_name
     log.info("repack: %d -> %d in %d moves", start_plan.total_latency, plan.total_latency, stats["iterations"])
-    return SolveResult(
-        "repack",
-        instance,
-        plan,
-        stop_reason=StopReason(stats["stop"]),
-        build_seconds=build_seconds,
-        solve_seconds=time.perf_counter() - t1,
-        stats=stats,
-    )
+    return improvement_result("repack", instance, plan, stats, start_name, build_seconds, t1)
