@@ -43,12 +43,15 @@ iteration budget).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -174,7 +177,6 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells
     the parent it is done.
     """
-    import signal
 
     # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -224,6 +226,29 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
         out.close()
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Hide ``__main__``'s file and spec while a ``spawn`` child starts.
+
+    A spawned child first imports the parent's main module, so a user's script without an
+    ``if __name__ == "__main__"`` guard would run again in it (the whole solve, a second time, and
+    the worker's bounds lost).  The worker's target lives in this package and needs nothing from
+    ``__main__``; without a file or spec, multiprocessing leaves it alone.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 class _BoundWorker:
     """Runs :func:`_bound_job` in a spawned process; a listener thread offers its bounds to the portfolio.
 
@@ -231,13 +256,16 @@ class _BoundWorker:
     child would inherit in an undefined state.
     """
 
-    def __init__(self, port: _Portfolio, plan: Plan, seconds: float, params: dict[str, Any]):
+    def __init__(
+        self, port: _Portfolio, plan: Plan, seconds: float, params: dict[str, Any], job: Callable[..., None] = _bound_job
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.port = port
         recv, send = ctx.Pipe(duplex=False)
         self.recv = recv
-        self.proc = ctx.Process(target=_bound_job, args=(send, port.instance, plan, seconds, params), daemon=True)
-        self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
+        self.proc = ctx.Process(target=job, args=(send, port.instance, plan, seconds, params), daemon=True)
+        with _main_module_hidden():
+            self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
         send.close()
         self.thread = threading.Thread(target=self._listen, daemon=True)
         self.thread.start()
@@ -271,6 +299,10 @@ class _BoundWorker:
         self.proc.join(1.0)
         self.thread.join(1.0)
         self.recv.close()
+        code = self.proc.exitcode
+        if code not in (None, 0, -signal.SIGTERM):  # it died (killed, out of memory, ...): say so
+            self.port.errors["bound-worker"] = f"second process ended with exit code {code}"
+            log.warning("auto: %s", self.port.errors["bound-worker"])
 
 
 def _registered(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,48 @@ def test_bound_phases_in_a_second_process():
     assert "bound-worker" not in res.stats.get("skipped", {})
     assert busy_time_bound(inst) <= res.lower_bound <= res.objective
     _check_history(res)
+
+
+def test_second_process_in_a_script_without_main_guard(tmp_path):
+    """A user's script with no ``if __name__ == "__main__"`` guard: the spawned worker must not run
+    the script again (which would repeat the whole solve and lose the worker's bounds)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from scheduler_milp.generators import random_instance\n"
+        "from scheduler_milp.registry import solve\n"
+        "from scheduler_milp.result import SolveOptions\n"
+        "print('script body ran', flush=True)\n"
+        "inst = random_instance(120, seed=12, prompt_range=(5, 60), output_range=(1, 40), memory=400)\n"
+        "opts = SolveOptions(time_limit=5, seed=0, threads=2, params={'parallel_min_seconds': 0})\n"
+        "res = solve(inst, 'auto', opts)\n"
+        "print('phases', sorted(res.stats['phase_seconds']), 'errors', res.stats.get('errors', {}))\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("script body ran") == 1, run.stdout
+    phases = [ln for ln in run.stdout.splitlines() if ln.startswith("phases")]
+    assert len(phases) == 1 and "'lagrange'" in phases[0] and "'repack-worker'" in phases[0], run.stdout
+
+
+def _dying_job(out, instance, plan, seconds, params):
+    """A worker that sends one bound and dies without closing its pipe (as when it is killed)."""
+    import os
+
+    out.send(("bound", "test", volume_bound(instance)))
+    os._exit(3)
+
+
+def test_a_dying_worker_is_reported_and_its_bounds_kept():
+    from scheduler_milp.auto import _BoundWorker, _Portfolio
+
+    inst = random_instance(20, seed=3, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    port = _Portfolio(inst, time.perf_counter(), time.perf_counter() + 30)
+    port.offer_plan(solve(inst, "svf").plan, "svf")
+    assert volume_bound(inst) > port.bound
+    worker = _BoundWorker(port, port.plan, 10.0, {}, job=_dying_job)
+    worker.finish(20.0)
+    assert port.errors["bound-worker"] == "second process ended with exit code 3"
+    assert (port.bound, port.bound_source) == (volume_bound(inst), "test")  # what it sent is kept
 
 
 def test_one_thread_keeps_every_phase_in_this_process():

@@ -1,4 +1,4 @@
-"""The shared placement profile: exact earliest fit against the validator, sliding minimum."""
+"""The shared placement profile: exact earliest fit against the validator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler_milp.heuristics.profile import Profile, sliding_min
+from scheduler_milp.heuristics.profile import Profile
 from scheduler_milp.instance import Instance
 from scheduler_milp.plan import memory_per_round, validate
 
@@ -33,26 +33,21 @@ def brute_earliest(inst: Instance, starts: np.ndarray, i: int, lo: int, hi: int)
     return -1
 
 
-@settings(max_examples=30, deadline=None)
-@given(tiny_instances(max_n=5))
-def test_earliest_fit_matches_the_validator(inst):
+@settings(max_examples=60, deadline=None)
+@given(tiny_instances(max_n=5), st.floats(0, 1), st.floats(0, 1))
+def test_earliest_fit_matches_the_validator(inst, lo_at, hi_at):
+    """Every window ``[lo, hi]`` of the horizon, with other requests running before ``lo`` too."""
     start = serial_starts(inst)
     prof = Profile(inst, start)
     horizon = int((start + inst.output_len).max())
+    lo = int(lo_at * horizon)
+    hi = lo + int(hi_at * (horizon - lo))
     for i in range(inst.n):
         prof.remove(i)
-        got = prof.earliest(i, 0, horizon)
-        assert got == brute_earliest(inst, np.asarray(start), i, 0, horizon)
+        assert prof.earliest(i, 0, horizon) == brute_earliest(inst, np.asarray(start), i, 0, horizon)
+        assert prof.earliest(i, lo, hi) == brute_earliest(inst, np.asarray(start), i, lo, hi)
         prof.place(i, int(start[i]))
     assert np.array_equal(prof.usage[:horizon], memory_per_round(inst, start))
-
-
-def test_sliding_min():
-    rng = np.random.default_rng(0)
-    for n, w in ((1, 1), (7, 3), (10, 10), (33, 4), (50, 1)):
-        x = rng.integers(-20, 20, n).astype(np.int64)
-        want = [x[j : j + w].min() for j in range(n - w + 1)]
-        assert sliding_min(x, w).tolist() == want
 
 
 @settings(max_examples=40, deadline=None)
