@@ -6,8 +6,8 @@ it keeps the memory in use and the number of running requests in every round as 
 and changes them only on the rounds that the moved requests touch, so a move costs a few vector
 operations over a window of rounds instead of a full decode (thousands of moves per second).
 
-*Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one sliding-window
-minimum gives every feasible start of a window at once).
+*Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one running maximum
+over a window of rounds gives every feasible start in it at once).
 
 *Construction.*  The serial schedule generation scheme in smallest-volume-first order (the key of
 ``svf``, ties by arrival then index): each request starts at its earliest feasible round next to
@@ -22,8 +22,10 @@ the start plan is kept).  The better of the start plan and this plan is the sear
 *Moves* (seeded ``numpy.random.Generator(options.seed)``):
 
 * **compaction**: every request, in start order, moves to its earliest feasible start given all the
-  others (never later than its own); repeated until no request moves.  Run first and every
-  ``compact_every`` moves.
+  others (never later than its own); repeated until no request moves.  Run first (searching from
+  each arrival) and every ``compact_every`` moves (default ``max(500, n / 8)``), searching only
+  ``compact_window`` rounds (default 2,000) back from each start: a search from the arrival costs
+  ``O(n * T)`` and took 80% of the time on the 19,366-request trace.
 * **ruin and recreate**: free ``k`` requests (``k`` log-uniform in ``kmin..kmax``, default 4..150),
   chosen as a block of neighbours in start order, a random subset of a block of ``3k`` neighbours,
   or requests running around a random round; re-insert them one by one, in ascending volume order
@@ -67,8 +69,12 @@ NEIGHBOURHOODS = ("block", "subset", "round")
 ORDERS = ("volume", "start", "random")
 
 
-def compact(prof: Profile, deadline: float = math.inf) -> int:
-    """Move every request to its earliest feasible start (never later), until none moves; the gain."""
+def compact(prof: Profile, deadline: float = math.inf, window: int | None = None) -> int:
+    """Move every request to its earliest feasible start (never later), until none moves; the gain.
+
+    ``window``: only starts at most that many rounds before the current one are searched (the
+    periodic passes of a long search, where a full search from the arrival costs ``O(n * T)``).
+    """
     n = prof.instance.n
     gain = 0
     moved = True
@@ -79,7 +85,8 @@ def compact(prof: Profile, deadline: float = math.inf) -> int:
             if s == prof.arrival[i]:
                 continue
             prof.remove(i)
-            s2 = prof.earliest(i, int(prof.arrival[i]), s)
+            lo = int(prof.arrival[i]) if window is None else s - window
+            s2 = prof.earliest(i, lo, s)
             prof.place(i, s2 if s2 >= 0 else s)
             if 0 <= s2 < s:
                 gain += s - s2
@@ -110,11 +117,12 @@ def repack(
     kmin: int = 4,
     kmax: int = 150,
     span: int = 400,
-    compact_every: int = 500,
+    compact_every: int | None = None,
     insertion: bool = True,
     reach: int | None = 400,
     threshold: float = 0.02,
     stop: Callable[[], bool] | None = None,
+    compact_window: int | None = 2000,
 ) -> tuple[Plan, dict[str, Any]]:
     """Improve ``start_plan`` by compaction and ruin-and-recreate moves (see the module docstring)."""
     if iteration_limit is None and time_limit is None:
@@ -152,6 +160,8 @@ def repack(
         note(cur)
     best_obj = cur
     best_start = prof.start.copy()
+    order = np.lexsort((np.arange(n), prof.start))  # start order (ties by index), for the block moves
+    order_stale = False
 
     def keep_if_best() -> None:
         nonlocal best_obj, best_start
@@ -160,11 +170,16 @@ def repack(
             note(cur)
 
     def compaction_pass() -> None:
-        nonlocal compact_gain, cur
-        g = compact(prof, deadline)
+        nonlocal compact_gain, cur, order_stale
+        g = compact(prof, deadline, compact_window)
+        order_stale = order_stale or g > 0
         compact_gain += g
         cur -= g
         keep_if_best()
+
+    # a windowed pass costs O(n * compact_window): at least n / 8 moves between passes keeps it
+    # near a tenth of the time on the whole 19,366-request trace
+    every = compact_every if compact_every is not None else max(500, n // 8)
     allowance = threshold * cur / max(n, 1)  # a fraction of the mean latency
     iterations = accepted = improving = 0
     gains = {f"{a}/{b}": 0 for a in NEIGHBOURHOODS for b in ORDERS}
@@ -181,9 +196,13 @@ def repack(
             why = StopReason.STOPPED
             break
         iterations += 1
-        order = np.lexsort((np.arange(n), prof.start))
         k = min(int(math.exp(rng.uniform(math.log(kmin), math.log(kmax + 1)))), n)
         hood = int(rng.integers(len(NEIGHBOURHOODS)))
+        if hood < 2 and order_stale:
+            # starts changed since the last sort: re-sorting the old order (nearly sorted) is O(n)
+            # in practice, where a fresh sort of every move cost more than the move at n = 20,000
+            order = order[np.argsort(prof.start[order], kind="stable")]
+            order_stale = False
         if hood == 0:
             p = int(rng.integers(0, n - k + 1))
             sel = order[p : p + k]
@@ -220,6 +239,7 @@ def repack(
             allow = 0.0
         if delta <= allow:
             accepted += 1
+            order_stale = True
             cur += delta
             if delta < 0:
                 improving += 1
@@ -231,7 +251,7 @@ def repack(
             for i, s in zip(sel, old, strict=True):
                 prof.place(int(i), int(s))
         since_compact += 1
-        if since_compact >= compact_every:
+        if since_compact >= every:
             since_compact = 0
             compaction_pass()
     if n >= 2 and time.perf_counter() < deadline:
@@ -259,7 +279,7 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
 
     ``--param`` keys: ``kmin``, ``kmax`` (requests freed per move), ``span`` and ``reach`` (rounds
     searched after the latest and before the earliest freed start), ``threshold`` (acceptance
-    allowance as a fraction of the mean latency; 0 = plain descent), ``compact_every`` (moves between compaction passes), ``start`` (comma-separated
+    allowance as a fraction of the mean latency; 0 = plain descent), ``compact_every`` (moves between compaction passes), ``compact_window`` (rounds a periodic pass searches back), ``start`` (comma-separated
     fast methods for the start plan).  The time limit (default 10 s) covers finding the start plan.
     """
     options = options or SolveOptions()
@@ -275,7 +295,8 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         kmin=int(p.get("kmin", 4)),
         kmax=int(p.get("kmax", 150)),
         span=int(p.get("span", 400)),
-        compact_every=int(p.get("compact_every", 500)),
+        compact_every=int(p["compact_every"]) if "compact_every" in p else None,
+        compact_window=int(p["compact_window"]) if "compact_window" in p else 2000,
         insertion=str(p.get("insertion", "true")).lower() not in ("0", "false", "no"),
         reach=int(p.get("reach", 400)),
         threshold=float(p.get("threshold", 0.02)),
