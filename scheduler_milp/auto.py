@@ -211,7 +211,12 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     def second_chain() -> None:
         from .heuristics.repack import repack
 
-        better, _ = repack(instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5)
+        def progress(better: Plan) -> None:
+            out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
+
+        better, _ = repack(
+            instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=progress
+        )
         if better.total_latency < plan.total_latency:
             out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
 
@@ -352,7 +357,9 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             log.warning("auto: phase %s failed: %s", name, port.errors[name])
         port.phases[name] = round(port.phases.get(name, 0.0) + time.perf_counter() - t0, 3)
 
-    def sub_options(seconds: float, warm: bool = True, seed_offset: int = 0) -> SolveOptions:
+    def sub_options(
+        seconds: float, warm: bool = True, seed_offset: int = 0, progress: Callable[[Plan], None] | None = None
+    ) -> SolveOptions:
         return SolveOptions(
             time_limit=max(0.05, seconds),
             seed=options.seed + seed_offset,
@@ -363,6 +370,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             params={},
             verbose=False,  # -v asks for auto's progress lines, not every solver's log
             stop=port.closed,  # a bound from the second process can prove the plan optimal mid-search
+            progress=progress,
         )
 
     if options.warm_start is not None:  # a caller's plan competes like any other (validated at the end)
@@ -425,7 +433,11 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         phase_name = phase_name or name
 
         def run() -> None:
-            res = solve(instance, name, sub_options(port.left() * float(prm[share]), seed_offset=seed_offset))
+            def progress(plan: Plan) -> None:  # a long search's best so far: logged and in the history now
+                port.offer_plan(plan, name)
+
+            opts = sub_options(port.left() * float(prm[share]), seed_offset=seed_offset, progress=progress)
+            res = solve(instance, name, opts)
             port.offer_plan(res.plan, name)
             if res.stop_reason is StopReason.STOPPED:  # ended by port.closed(): a bound met the plan
                 port.stopped_early.append(phase_name)

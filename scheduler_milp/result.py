@@ -78,6 +78,9 @@ class SolveOptions:
     # polled by the long searches (repack, lns) between moves: True ends them early with the best
     # plan so far (auto uses it to stop improving a plan that a bound has proven optimal)
     stop: Callable[[], bool] | None = None
+    # called by the long plan searches (repack) with a new best plan, validated, at most every few
+    # seconds: auto offers it at once, so its log and gap history follow a search of many minutes
+    progress: Callable[[Plan], None] | None = None
 
     def deadline(self, started: float) -> float:
         """Absolute ``time.perf_counter()`` deadline, ``inf`` with no limit."""

@@ -128,3 +128,20 @@ def test_stop_callback_ends_the_search_with_a_valid_plan():
     assert res.stats["iterations"] == 5
     assert validate(inst, res.plan.start_round) == []
     assert res.objective <= res.stats["start_objective"]
+
+
+def test_progress_hears_every_new_best_plan_validated():
+    """``progress`` (auto's live view of a long search): each call a valid, strictly better plan,
+    the last one the plan returned; throttled calls never exceed the unthrottled ones."""
+    inst = random_instance(60, seed=4, prompt_range=(5, 60), output_range=(1, 40), memory=300)
+    start = serial_plan(inst)
+    heard: list[Plan] = []
+    plan, _ = repack(inst, start, seed=1, time_limit=None, iteration_limit=300, progress=heard.append, progress_seconds=0.0)
+    assert heard, "a serial start leaves room: the search must improve it"
+    objectives = [p.total_latency for p in heard]
+    assert all(a > b for a, b in zip(objectives, objectives[1:], strict=False))
+    assert all(p.violations() == [] for p in heard)
+    assert objectives[-1] == plan.total_latency < start.total_latency
+    few: list[Plan] = []
+    repack(inst, start, seed=1, time_limit=None, iteration_limit=300, progress=few.append, progress_seconds=3600.0)
+    assert few == []  # throttled: nothing is reported within the first hour

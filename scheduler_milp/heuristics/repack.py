@@ -41,6 +41,9 @@ the start plan is kept).  The better of the start plan and this plan is the sear
   best plan seen is returned.  On the 1,000-request mixed backlog at M = 16,384 (60 s) the
   allowance and the window together gain 0.5% over plain descent.
 
+``progress`` (``SolveOptions.progress``) hears each new best plan, validated, at most every
+``progress_seconds`` (5 s): ``auto`` logs it and keeps it in its gap history while the search runs.
+
 Every accepted move keeps the plan feasible by construction, the result is validated by
 :meth:`Plan.checked`, and it is never worse than the start plan (the best plan seen is kept,
 the start among them).  With an iteration limit (and no time limit reached) the result is deterministic for
@@ -123,6 +126,8 @@ def repack(
     threshold: float = 0.02,
     stop: Callable[[], bool] | None = None,
     compact_window: int | None = 2000,
+    progress: Callable[[Plan], None] | None = None,
+    progress_seconds: float = 5.0,
 ) -> tuple[Plan, dict[str, Any]]:
     """Improve ``start_plan`` by compaction and ruin-and-recreate moves (see the module docstring)."""
     if iteration_limit is None and time_limit is None:
@@ -163,11 +168,16 @@ def repack(
     order = np.lexsort((np.arange(n), prof.start))  # start order (ties by index), for the block moves
     order_stale = False
 
+    reported = [time.perf_counter()]  # when progress last heard of a best plan
+
     def keep_if_best() -> None:
         nonlocal best_obj, best_start
         if cur < best_obj:
             best_obj, best_start = cur, prof.start.copy()
             note(cur)
+            if progress is not None and time.perf_counter() - reported[0] >= progress_seconds:
+                progress(Plan.checked(instance, best_start))
+                reported[0] = time.perf_counter()
 
     def compaction_pass() -> None:
         nonlocal compact_gain, cur, order_stale
@@ -301,6 +311,7 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         reach=int(p.get("reach", 400)),
         threshold=float(p.get("threshold", 0.02)),
         stop=options.stop,
+        progress=options.progress,
     )
     log.info("repack: %d -> %d in %d moves", start_plan.total_latency, plan.total_latency, stats["iterations"])
     return improvement_result("repack", instance, plan, stats, start_name, build_seconds, t1)
