@@ -211,14 +211,14 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     def second_chain() -> None:
         from .heuristics.repack import repack
 
-        def progress(better: Plan) -> None:
+        def send_plan(better: Plan) -> None:  # its best so far (throttled by repack) and its last
             out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
 
         better, _ = repack(
-            instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=progress
+            instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan
         )
         if better.total_latency < plan.total_latency:
-            out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
+            send_plan(better)
 
     try:
         phase("lagrange", lagrange)

@@ -168,16 +168,16 @@ def repack(
     order = np.lexsort((np.arange(n), prof.start))  # start order (ties by index), for the block moves
     order_stale = False
 
-    reported = [time.perf_counter()]  # when progress last heard of a best plan
+    reported = time.perf_counter()  # when progress last heard of a best plan
 
     def keep_if_best() -> None:
-        nonlocal best_obj, best_start
+        nonlocal best_obj, best_start, reported
         if cur < best_obj:
             best_obj, best_start = cur, prof.start.copy()
             note(cur)
-            if progress is not None and time.perf_counter() - reported[0] >= progress_seconds:
+            if progress is not None and time.perf_counter() - reported >= progress_seconds:
                 progress(Plan.checked(instance, best_start))
-                reported[0] = time.perf_counter()
+                reported = time.perf_counter()
 
     def compaction_pass() -> None:
         nonlocal compact_gain, cur, order_stale
