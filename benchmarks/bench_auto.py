@@ -4,6 +4,7 @@ Default run (about 6 minutes plus start-up on 2 cores)::
 
     python benchmarks/bench_auto.py                      # 1,000 requests (700 conv + 300 arXiv, seed 0), M = 16,384 / 65,536 / 262,144, 120 s each
     python benchmarks/bench_auto.py --full --only-full   # the whole Azure conversation backlog at M = 65,536, 600 s
+    python benchmarks/bench_auto.py --seed 0 1 2         # three seeds each, then the median gap per backlog
 
 Writes one JSON record per run to ``--out`` (default ``benchmarks/results/auto.jsonl``, appended)
 and prints a markdown table.  Wall-clock numbers depend on the machine's load: quote medians of
@@ -16,6 +17,7 @@ import argparse
 import json
 import logging
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ def run(instance: Instance, label: str, time_limit: float, seed: int) -> dict[st
     hist = res.stats["history"]
     return {
         "label": label,
+        "seed": seed,
         "instance": instance.name,
         "n": instance.n,
         "memory": instance.memory_budget,
@@ -68,17 +71,32 @@ def run(instance: Instance, label: str, time_limit: float, seed: int) -> dict[st
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the runs."""
     cps = sorted({int(c) for r in rows for c in r["gap_over_time"]})
-    head = "| instance | n | M | limit s | wall s | objective | bound | gap | plan won | bound won | " + " | ".join(f"gap@{c}s" for c in cps) + " |"
-    sep = "|" + "---|" * (10 + len(cps))
+    head = "| instance | seed | n | M | limit s | wall s | objective | bound | gap | plan won | bound won | " + " | ".join(f"gap@{c}s" for c in cps) + " |"
+    sep = "|" + "---|" * (11 + len(cps))
     lines = [head, sep]
     for r in rows:
         g = r["gap_over_time"]
         cells = [f"{100 * g[str(c)]:.2f}%" if g.get(str(c)) is not None else "-" for c in cps]
         lines.append(
-            f"| {r['instance']} | {r['n']} | {r['memory']} | {r['time_limit']:.0f} | {r['wall_seconds']:.1f} | "
+            f"| {r['instance']} | {r.get('seed', '-')} | {r['n']} | {r['memory']} | {r['time_limit']:.0f} | {r['wall_seconds']:.1f} | "
             f"{r['objective']} | {r['lower_bound']} | {100 * r['gap']:.2f}% | {r['plan_source']} | {r['bound_source']} | "
             + " | ".join(cells)
             + " |"
+        )
+    return "\n".join(lines)
+
+
+def seed_summary(rows: list[dict[str, Any]]) -> str:
+    """Markdown table: per backlog, the gap of every seed and their median."""
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["instance"], r["memory"]), []).append(r)
+    lines = ["| instance | M | seeds | gaps | median gap |", "|---|---|---|---|---|"]
+    for (name, m), rs in by.items():
+        gaps = [100 * r["gap"] for r in rs]
+        lines.append(
+            f"| {name} | {m} | {', '.join(str(r['seed']) for r in rs)} | "
+            f"{' / '.join(f'{g:.2f}%' for g in gaps)} | {statistics.median(gaps):.2f}% |"
         )
     return "\n".join(lines)
 
@@ -89,7 +107,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="requests per mixed backlog")
     p.add_argument("--memories", type=int, nargs="+", default=[16384, 65536, 262144])
     p.add_argument("--time-limit", type=float, default=120.0)
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (and auto's seed)")
+    p.add_argument(
+        "--seed", type=int, nargs="+", default=[0],
+        help="sampling seed (and auto's seed); several seeds run the grid once per seed (the whole backlog is the same for every seed, only auto's seed changes)",
+    )
     p.add_argument("--full", action="store_true", help="also run the whole Azure conversation backlog")
     p.add_argument("--only-full", action="store_true", help="run only the whole backlog")
     p.add_argument("--full-memory", type=int, default=65536)
@@ -101,21 +122,25 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    jobs: list[tuple[Instance, str, float]] = []
-    if not args.only_full:
-        for m in args.memories:
-            inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, args.n, args.seed, memory=m, name=f"mix{args.n}-M{m}")
-            jobs.append((inst, "mixed", args.time_limit))
-    if args.full or args.only_full:
-        inst = sample_backlog({"conv": 1.0}, None, args.seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")
-        jobs.append((inst, "whole-conv", args.full_time_limit))
-    for inst, label, limit in jobs:
-        row = run(inst, label, limit, args.seed)
+    jobs: list[tuple[Instance, str, float, int]] = []
+    for seed in args.seed:
+        if not args.only_full:
+            for m in args.memories:
+                inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, args.n, seed, memory=m, name=f"mix{args.n}-M{m}")
+                jobs.append((inst, "mixed", args.time_limit, seed))
+        if args.full or args.only_full:
+            inst = sample_backlog({"conv": 1.0}, None, seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")
+            jobs.append((inst, "whole-conv", args.full_time_limit, seed))
+    for inst, label, limit, seed in jobs:
+        row = run(inst, label, limit, seed)
         rows.append(row)
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        print(f"{inst.name}: gap {100 * row['gap']:.2f}% ({row['plan_source']} / {row['bound_source']}) in {row['wall_seconds']:.1f}s", flush=True)
+        print(f"{inst.name} (seed {seed}): gap {100 * row['gap']:.2f}% ({row['plan_source']} / {row['bound_source']}) in {row['wall_seconds']:.1f}s", flush=True)
     print(table(rows))
+    if len(args.seed) > 1:
+        print()
+        print(seed_summary(rows))
 
 
 if __name__ == "__main__":

@@ -324,3 +324,31 @@ def test_a_model_too_large_is_recorded_as_declined_not_as_an_error(tmp_path: Pat
     assert row["error"].startswith("declined: ") and "too large" in row["error"]
     table = {t["method"]: t for t in runner.summary_table(runner.derive_results([row]))}
     assert table["lp"]["declined"] == 1 and table["lp"]["errors"] == 0
+
+
+def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's main table is seed 0 (also records from before the ``seed`` field); other
+    seeds only enter the spread table, with the median of the latest record per seed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_experiments", ROOT / "scripts" / "run_experiments.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_experiments", mod)  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    base = {"instance": "mixA", "n": 10, "memory": 64, "time_limit": 5.0, "lower_bound": 90, "plan_source": "svf",
+            "bound_source": "busy-time", "gap_over_time": {"5": 0.1}}  # fmt: skip
+    records = [
+        {**base, "objective": 100, "gap": 0.10},  # no seed field: seed 0
+        {**base, "objective": 95, "gap": 0.05, "seed": 1},
+        {**base, "objective": 200, "gap": 0.55, "seed": 2},
+        {**base, "objective": 97, "gap": 0.07, "seed": 2},  # the latest of seed 2 counts
+    ]
+    path = tmp_path / "auto.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = mod.auto_benchmark_markdown(path)
+    main, spread = text.split("Spread over seeds")
+    assert "| mixA | 10 | 64 | 5 s | 100 | 90 | 10.00 |" in main and "| 95 |" not in main
+    assert "| mixA | 5 s | 10.00 | 5.00 | 7.00 | 7.00 |" in spread
+    path.write_text(json.dumps(records[0]) + "\n")
+    assert "Spread over seeds" not in mod.auto_benchmark_markdown(path)
