@@ -10,9 +10,10 @@ for 10 s, and CP-SAT for a long time with ``repack``'s plan as its hint, and pri
 - ``plan side``: how much better CP-SAT's plan is than ``repack``'s (what better plans could gain);
 - ``bound side``: how far the best proven bound stays below the best plan;
 - ``LP side``: how far the LP bound alone stays below the best plan.  Where CP-SAT proves its plan
-  optimal this is the LP's own gap to the optimum (the two ``n = 20`` cases: a few seconds).
+  optimal this is the LP's own gap to the optimum (the ``n = 20`` and ``n = 25``, ``M = 1024`` cases:
+  1-94 s).
 
-    python benchmarks/bench_gap_split.py                 # the seven cases of the README, about 26 min
+    python benchmarks/bench_gap_split.py                 # the nine cases of the README, about 29 min
     python benchmarks/bench_gap_split.py --cases 40,16,1024,0,120
 
 A case is ``n,scale,M,seed,cpsat_seconds``.  CP-SAT runs with ``--threads`` workers (default 1).
@@ -29,7 +30,7 @@ from scheduler_milp.traces import sample_backlog
 
 CASES = (
     "40,16,1024,0,120", "40,16,1024,1,120", "40,16,1024,2,120", "25,16,640,0,400", "30,32,512,1,400",
-    "20,16,1024,0,300", "20,16,1024,1,300",
+    "20,16,1024,0,300", "20,16,1024,1,300", "25,16,1024,0,300", "25,16,1024,1,300",
 )
 
 

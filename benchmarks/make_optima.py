@@ -34,6 +34,13 @@ def trace_class(n: int, seed: int, mix: str = "conv") -> Instance:
     return sample_backlog(mix, n, seed, scale=64, memory_factor=2.5)
 
 
+def mix_class(n: int, seed: int) -> Instance:
+    """The analogue of the 1,000-request mixed backlog at M = 16,384: 700 conv : 300 arXiv, tokens / 16, M = 1,024."""
+    from scheduler_milp.traces import sample_backlog
+
+    return sample_backlog({"conv": 0.7, "arxiv": 0.3}, n, seed, memory=1024, scale=16)
+
+
 def specs() -> list[tuple[str, Callable[[], Instance]]]:
     """(file name, builder) of every shipped optimum instance."""
     out: list[tuple[str, Callable[[], Instance]]] = []
@@ -47,6 +54,10 @@ def specs() -> list[tuple[str, Callable[[], Instance]]]:
     for n, seed in ((8, 0), (10, 1), (12, 2)):
         out.append((f"conv-s64-n{n}-s{seed}", partial(trace_class, n, seed)))
     out.append(("code-s64-n10-s0", partial(trace_class, 10, 0, "code")))
+    # about 10 requests running at once, as in the 1,000-request backlog at M = 16,384: here the LP
+    # is 1.9-2.3% below the optimum (benchmarks/bench_gap_split.py)
+    for seed in (0, 1):
+        out.append((f"mix-s16-M1024-n20-s{seed}", partial(mix_class, 20, seed)))
     return out
 
 
