@@ -51,23 +51,51 @@ def test_earliest_fit_matches_the_validator(inst, lo_at, hi_at):
 
 
 @settings(max_examples=40, deadline=None)
-@given(tiny_instances(max_n=6), st.integers(0, 3), st.integers(0, 60))
-def test_earliest_after_is_the_earliest_start_from_lo(inst, span, shift):
-    """Placing requests one by one (arrivals shifted far beyond the busy rounds too): the search
-    widening from ``[lo, lo + span]`` returns exactly the first start the validator accepts."""
+@given(tiny_instances(max_n=6), st.integers(0, 12), st.integers(0, 60), st.booleans())
+def test_earliest_after_is_the_earliest_start_from_lo(inst, lo, shift, batched):
+    """Placing requests one by one (arrivals shifted far beyond the busy rounds and the arrays too):
+    the start found from ``lo`` on is exactly the first one from ``max(lo, arrival)`` that the
+    validator accepts, one call at a time or all in one compiled ``place_earliest``."""
     inst = Instance.create(inst.memory_budget, inst.prompt_len, inst.output_len, inst.arrival + shift * (np.arange(inst.n) % 2),
                            block_size=inst.block_size, max_batch=inst.max_batch)  # fmt: skip
     prof = Profile(inst)
     starts = np.full(inst.n, -1, dtype=np.int64)
     for i in range(inst.n):
-        lo = int(inst.arrival[i])
-        got = prof.earliest_after(i, 0, span)
         placed = np.flatnonzero(starts >= 0)
         sub = inst.subset([*placed.tolist(), i])
         trial = np.append(starts[placed], 0)
         horizon = int((inst.arrival + inst.output_len).sum()) + lo
-        want = brute_earliest(sub, trial, len(placed), 0, horizon)
-        assert got == want
-        prof.place(i, got)
-        starts[i] = got
+        want = brute_earliest(sub, trial, len(placed), lo, horizon)
+        if not batched:
+            assert prof.earliest_after(i, lo) == want
+            prof.place(i, want)
+        starts[i] = want
+    if batched:
+        prof.place_earliest(np.arange(inst.n, dtype=np.int64), lo)
+        assert np.array_equal(prof.start, starts)
     assert validate(inst, starts) == []
+    assert np.array_equal(prof.usage[: prof.size], np.pad(memory_per_round(inst, starts), (0, prof.size - memory_per_round(inst, starts).size)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_instances(max_n=6), st.integers(0, 5), st.randoms(use_true_random=False))
+def test_compact_and_set_starts(inst, window, rnd):
+    """One compiled compaction pass moves each request, in the given order, to the earliest start
+    the validator accepts with the others fixed (never later); ``set_starts`` undoes it exactly."""
+    start = serial_starts(inst)
+    prof = Profile(inst, start)
+    order = np.asarray(rnd.sample(range(inst.n), inst.n), dtype=np.int64)
+    want = start.copy()
+    for i in order:
+        s = int(want[i])
+        lo = int(inst.arrival[i]) if window == 0 else s - window
+        found = brute_earliest(inst, want, int(i), lo, s)
+        want[i] = found if found >= 0 else s
+    gain = prof.compact(order, None if window == 0 else window)
+    assert np.array_equal(prof.start, want)
+    assert gain == int((start - want).sum())
+    assert validate(inst, prof.start) == []
+    moved = np.flatnonzero(prof.start != start)
+    prof.set_starts(moved, start[moved])
+    assert np.array_equal(prof.start, start)
+    assert np.array_equal(prof.usage[: memory_per_round(inst, start).size], memory_per_round(inst, start))

@@ -29,7 +29,7 @@ def test_earliest_fit_places_validly(inst):
     profile = Profile(inst)
     starts = np.zeros(inst.n, dtype=np.int64)
     for i in range(inst.n):
-        starts[i] = profile.earliest_after(i, int(inst.arrival[i]), int(inst.arrival[i]) + 3)
+        starts[i] = profile.earliest_after(i, int(inst.arrival[i]))
         profile.place(i, int(starts[i]))
     assert validate(inst, starts) == []
 

@@ -8,19 +8,130 @@ hint and its fallback).
 ``B * ceil((s_i + k) / B) <= R[S + k - 1]`` for ``k = 1..o_i``, where ``R = M - usage``.  With
 ``R'`` = ``R`` rounded down to a multiple of ``B`` this is exactly ``R'[t] - t >= s_i + 1 - S`` for
 every round ``t`` of the run (the profile's multiples of ``B`` compare with ``R'`` like its
-unrounded values).  Round ``t`` thus rules out the starts ``S <= t`` below ``s_i + 1 - R'[t] + t``,
-and ``S`` fits iff the running maximum of those limits up to round ``S + o_i - 1`` is below ``S``:
-one ``maximum.accumulate`` over the window gives every feasible start of it at once (about 1.5x
-faster than the sliding-window minimum it replaced).  Rounds already holding ``max_batch`` requests
-rule out every start that covers them.
+unrounded values).  Round ``t`` thus rules out every start ``S <= block[t] = min(t, s_i - R'[t] + t)``
+(starts after ``t`` never reach it); rounds already holding ``max_batch`` requests rule out every
+start that covers them (``block[t] = t``).  One pass over the rounds from ``lo`` finds the earliest
+feasible start: keep a candidate ``S``; when round ``t`` rules it out, the next candidate is
+``block[t] + 1`` (the rounds between were already checked against a smaller candidate and
+``block`` does not depend on ``S``); stop when ``o_i`` rounds in a row passed.  The scan stops at
+the answer, so it reads only the rounds up to ``S + o_i - 1``.
+
+*Compiled.*  The scan, :meth:`Profile.place` and :meth:`Profile.remove` are small loops compiled
+with numba (``cache=True``: the machine code is kept next to this module, or in numba's user cache
+when that is not writable, so only the first process pays the ~1 s compilation).  A move of
+``repack`` makes a few hundred of these calls; as numpy expressions over windows of rounds each
+call cost 3-30 us of interpreter and allocation overhead, compiled they cost about a microsecond.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..instance import Instance, IntArray
 from ..plan import batch_size_per_round, memory_per_round
+
+
+@njit(cache=True, nogil=True)
+def _earliest(usage, count, budget, block, max_batch, prompt, output, lo, hi):
+    """Earliest start ``S >= lo`` (``S <= hi`` unless ``hi < 0``) where the request fits, or ``-1``.
+
+    Rounds past the arrays are empty (nothing placed there), so without ``hi`` the scan always ends:
+    every request fits alone.
+    """
+    size = usage.shape[0]
+    s = lo
+    t = lo
+    while True:
+        if hi >= 0 and s > hi:
+            return -1
+        if t - s >= output:  # rounds s .. s + output - 1 all passed
+            return s
+        if t < size:
+            free = budget - usage[t]
+            full = max_batch > 0 and count[t] >= max_batch
+        else:
+            free = budget
+            full = False
+        if block > 1:
+            free = (free // block) * block
+        b = prompt - free + t
+        if b > t or full:
+            b = t
+        if b >= s:
+            s = b + 1
+        t += 1
+
+
+@njit(cache=True, nogil=True)
+def _add(usage, count, block, prompt, output, s, sign):
+    """Add (``sign = 1``) or take out (``-1``) a request's memory ``mem(k)`` in rounds ``s .. s + output - 1``."""
+    for k in range(1, output + 1):
+        m = prompt + k
+        if block > 1:
+            m = ((m + block - 1) // block) * block
+        usage[s + k - 1] += sign * m
+        count[s + k - 1] += sign
+
+
+@njit(cache=True, nogil=True)
+def _place_earliest(usage, count, start, prompt, output, arrival, budget, block, max_batch, order, lo, first):
+    """Place ``order[first:]`` one by one, each at its earliest start from ``max(lo, arrival)`` on.
+
+    Returns the position in ``order`` where it stopped because the arrays end too early for the
+    next placement (``len(order)`` when all are placed); the caller grows them and goes on.
+    """
+    size = usage.shape[0]
+    for j in range(first, order.shape[0]):
+        i = order[j]
+        s = _earliest(usage, count, budget, block, max_batch, prompt[i], output[i], max(lo, arrival[i]), -1)
+        if s + output[i] >= size:
+            return j
+        _add(usage, count, block, prompt[i], output[i], s, 1)
+        start[i] = s
+    return order.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _set_starts(usage, count, start, prompt, output, block, which, new_start):
+    """Take the requests ``which`` out and put them back at ``new_start`` (no feasibility check)."""
+    for j in range(which.shape[0]):
+        i = which[j]
+        _add(usage, count, block, prompt[i], output[i], start[i], -1)
+    for j in range(which.shape[0]):
+        i = which[j]
+        _add(usage, count, block, prompt[i], output[i], new_start[j], 1)
+        start[i] = new_start[j]
+
+
+@njit(cache=True, nogil=True)
+def _remove_all(usage, count, start, prompt, output, block, which):
+    for j in range(which.shape[0]):
+        i = which[j]
+        _add(usage, count, block, prompt[i], output[i], start[i], -1)
+
+
+@njit(cache=True, nogil=True)
+def _compact(usage, count, start, prompt, output, arrival, budget, block, max_batch, order, window):
+    """Move each request of ``order`` in turn to its earliest feasible start, never later; the gain.
+
+    ``window >= 0`` searches only that many rounds before the current start.
+    """
+    gain = 0
+    for j in range(order.shape[0]):
+        i = order[j]
+        s = start[i]
+        if s == arrival[i]:
+            continue
+        _add(usage, count, block, prompt[i], output[i], s, -1)
+        lo = arrival[i] if window < 0 else max(arrival[i], s - window)
+        s2 = _earliest(usage, count, budget, block, max_batch, prompt[i], output[i], lo, s)
+        if 0 <= s2 < s:
+            gain += s - s2
+            s = s2
+        _add(usage, count, block, prompt[i], output[i], s, 1)
+        start[i] = s
+    return gain
 
 
 class Profile:
@@ -35,6 +146,7 @@ class Profile:
         self.budget = int(instance.memory_budget)
         self.block = int(instance.block_size)
         self.max_batch = instance.max_batch
+        self._cap = 0 if instance.max_batch is None else int(instance.max_batch)
         self.prompt = np.asarray(instance.prompt_len, dtype=np.int64)
         self.output = np.asarray(instance.output_len, dtype=np.int64)
         self.arrival = np.asarray(instance.arrival, dtype=np.int64)
@@ -43,9 +155,6 @@ class Profile:
         self.size = 0
         self.usage = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0, dtype=np.int64)
-        self.rounds = np.zeros(0, dtype=np.int64)
-        # mem_i(1..o_i) of each request, built on first use: place/remove run thousands of times a second
-        self._profiles: dict[int, IntArray] = {}
         self._ensure(int((self.start + self.output).max()) + int(self.output.max()) + 1)
         if placed:
             mem = memory_per_round(instance, self.start)
@@ -59,72 +168,72 @@ class Profile:
         new = max(length, self.size + self.size // 2 + 64)
         self.usage = np.concatenate([self.usage, np.zeros(new - self.size, dtype=np.int64)])
         self.count = np.concatenate([self.count, np.zeros(new - self.size, dtype=np.int64)])
-        self.rounds = np.arange(new, dtype=np.int64)
         self.size = new
-
-    def profile(self, i: int) -> IntArray:
-        """``mem_i(k)`` for ``k = 1..o_i``."""
-        prof = self._profiles.get(i)
-        if prof is None:
-            prof = np.asarray(self.instance.mem(i, np.arange(1, self.output[i] + 1, dtype=np.int64)), dtype=np.int64)
-            self._profiles[i] = prof
-        return prof
 
     def remove(self, i: int) -> None:
         """Take request ``i`` out of the rounds it runs in (its ``start`` is kept)."""
-        s, o = int(self.start[i]), int(self.output[i])
-        self.usage[s : s + o] -= self.profile(i)
-        self.count[s : s + o] -= 1
+        _add(self.usage, self.count, self.block, int(self.prompt[i]), int(self.output[i]), int(self.start[i]), -1)
 
     def place(self, i: int, s: int) -> None:
         """Start request ``i`` (not placed) in round ``s``; no feasibility check."""
         o = int(self.output[i])
         self._ensure(s + o + 1)
-        self.usage[s : s + o] += self.profile(i)
-        self.count[s : s + o] += 1
+        _add(self.usage, self.count, self.block, int(self.prompt[i]), o, s, 1)
         self.start[i] = s
+
+    def remove_all(self, which: IntArray) -> None:
+        """Take the requests ``which`` out of the rounds they run in (their ``start`` is kept)."""
+        _remove_all(self.usage, self.count, self.start, self.prompt, self.output, self.block, which)
+
+    def place_earliest(self, order: IntArray, lo: int) -> None:
+        """Place the requests of ``order`` (not placed) one by one, each at its earliest feasible
+        start from ``max(lo, arrival)`` on, next to everything placed before it."""
+        done = 0
+        while done < order.size:
+            done = int(
+                _place_earliest(
+                    self.usage, self.count, self.start, self.prompt, self.output, self.arrival,
+                    self.budget, self.block, self._cap, order, lo, done,
+                )
+            )
+            if done < order.size:  # the arrays end before the next run would: grow them
+                self._ensure(self.size + 2 * int(self.output[order[done]]) + 1)
+
+    def set_starts(self, which: IntArray, new_start: IntArray) -> None:
+        """Move the placed requests ``which`` to ``new_start`` (no feasibility check: an undo)."""
+        if which.size:
+            self._ensure(int((new_start + self.output[which]).max()) + 1)
+        _set_starts(self.usage, self.count, self.start, self.prompt, self.output, self.block, which, new_start)
+
+    def compact(self, order: IntArray, window: int | None = None) -> int:
+        """Move each request of ``order`` in turn to its earliest feasible start, never later; the
+        total gain.  ``window``: only starts at most that many rounds earlier are searched."""
+        return int(
+            _compact(
+                self.usage, self.count, self.start, self.prompt, self.output, self.arrival,
+                self.budget, self.block, self._cap, order, -1 if window is None else window,
+            )
+        )
 
     def earliest(self, i: int, lo: int, hi: int) -> int:
         """Earliest feasible start of ``i`` (not placed) in ``[lo, hi]``, or ``-1``."""
         lo = max(lo, int(self.arrival[i]))
         if hi < lo:
             return -1
-        o = int(self.output[i])
-        end = hi + o
-        self._ensure(end + 1)
-        free = self.budget - self.usage[lo:end]
-        if self.block > 1:
-            free = (free // self.block) * self.block
-        t = self.rounds[lo:end]
-        # Start S fits iff free[t] - t >= need - S for t in [S, S + o).  Round t rules out the
-        # starts up to block[t] = min(t, need - 1 - free[t] + t) that cover it (starts after t
-        # never reach it), so S fits iff the running maximum of block up to round S + o - 1 is
-        # below S: one accumulate over the window (rounds before lo block no start >= lo).
-        block = np.minimum(t, int(self.prompt[i]) - free + t)
-        if self.max_batch is not None:
-            block = np.where(self.count[lo:end] >= self.max_batch, t, block)
-        ok = np.flatnonzero(np.maximum.accumulate(block)[o - 1 :] < t[: hi - lo + 1])
-        return lo + int(ok[0]) if ok.size else -1
+        return int(
+            _earliest(self.usage, self.count, self.budget, self.block, self._cap, int(self.prompt[i]), int(self.output[i]), lo, hi)
+        )
 
-    def earliest_after(self, i: int, lo: int, hi: int) -> int:
-        """Earliest feasible start of ``i`` (not placed) from ``lo`` on: ``[lo, hi]`` first, then beyond.
+    def earliest_after(self, i: int, lo: int) -> int:
+        """Earliest feasible start of ``i`` (not placed) from ``lo`` (and its arrival) on.
 
         Always succeeds: from the end of the last placed run on nothing runs, and every request
-        fits alone (``M`` is at least every request's peak), so the search stops there.
+        fits alone (``M`` is at least every request's peak).
         """
-        s = self.earliest(i, lo, hi)
-        if s >= 0:
-            return s
-        busy = np.flatnonzero(self.count)
-        free_from = max(int(busy[-1]) + 1 if busy.size else 0, int(self.arrival[i]), lo)
-        step = max(256, hi - lo)
-        while hi < free_from:
-            lo, hi = hi + 1, min(hi + step, free_from)
-            s = self.earliest(i, lo, hi)
-            if s >= 0:
-                return s
-            step *= 2
-        return free_from
+        lo = max(lo, int(self.arrival[i]))
+        return int(
+            _earliest(self.usage, self.count, self.budget, self.block, self._cap, int(self.prompt[i]), int(self.output[i]), lo, -1)
+        )
 
     def objective(self) -> int:
         """Total latency of the current start rounds."""

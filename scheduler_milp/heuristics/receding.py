@@ -39,10 +39,6 @@ from .profile import Profile
 
 log = logging.getLogger("scheduler_milp.heuristics.receding")
 
-#: Rounds after the arrival searched in one sliding-window pass before the search widens.
-_FIRST_SPAN = 2048
-
-
 def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
     if which == "svf":
         return svf_priority(instance), "svf"
@@ -87,7 +83,7 @@ def receding_horizon(
         # feasible hint: place the window one by one in priority order
         hint = {}
         for i in win:
-            hint[i] = profile.earliest_after(i, int(a[i]), int(a[i]) + _FIRST_SPAN)
+            hint[i] = profile.earliest_after(i, int(a[i]))
             profile.place(i, hint[i])
         for i in win:
             profile.remove(i)

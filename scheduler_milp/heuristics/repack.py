@@ -6,8 +6,8 @@ it keeps the memory in use and the number of running requests in every round as 
 and changes them only on the rounds that the moved requests touch, so a move costs a few vector
 operations over a window of rounds instead of a full decode (thousands of moves per second).
 
-*Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one running maximum
-over a window of rounds gives every feasible start in it at once).
+*Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one compiled pass over
+the rounds from the lowest allowed start, which stops at the answer).
 
 *Construction.*  The serial schedule generation scheme in smallest-volume-first order (the key of
 ``svf``, ties by arrival then index): each request starts at its earliest feasible round next to
@@ -30,9 +30,8 @@ the start plan is kept).  The better of the start plan and this plan is the sear
   chosen as a block of neighbours in start order, a random subset of a block of ``3k`` neighbours,
   or requests running around a random round; re-insert them one by one, in ascending volume order
   (with +-30% noise), in their old start order (with noise), or in random order, each at its
-  earliest feasible start from its arrival on (searched up to ``span`` rounds after the latest
-  freed start first, then further out: a request may move much later, which is how a large request
-  makes room for many small ones).  Only starts from ``reach`` rounds before the earliest freed
+  earliest feasible start (a request may move much later, which is how a large request makes room
+  for many small ones).  Only starts from ``reach`` rounds before the earliest freed
   start on are searched (earlier holes are left to compaction), which keeps each placement to a
   window of a few thousand rounds.  The move is kept when the total latency does not increase
   (equal moves cross plateaus) or, *threshold accepting*, increases by at most an allowance that
@@ -77,23 +76,18 @@ def compact(prof: Profile, deadline: float = math.inf, window: int | None = None
 
     ``window``: only starts at most that many rounds before the current one are searched (the
     periodic passes of a long search, where a full search from the arrival costs ``O(n * T)``).
+    The requests go in start order, in compiled chunks of 256 with the deadline checked between.
     """
     n = prof.instance.n
     gain = 0
     moved = True
     while moved and time.perf_counter() < deadline:
         moved = False
-        for i in np.lexsort((np.arange(n), prof.start)):
-            s = int(prof.start[i])
-            if s == prof.arrival[i]:
-                continue
-            prof.remove(i)
-            lo = int(prof.arrival[i]) if window is None else s - window
-            s2 = prof.earliest(i, lo, s)
-            prof.place(i, s2 if s2 >= 0 else s)
-            if 0 <= s2 < s:
-                gain += s - s2
-                moved = True
+        order = np.lexsort((np.arange(n), prof.start))
+        for first in range(0, n, 256):
+            g = prof.compact(order[first : first + 256], window)
+            gain += g
+            moved = moved or g > 0
             if time.perf_counter() >= deadline:
                 break
     return gain
@@ -104,10 +98,11 @@ def insertion_starts(instance: Instance, order: IntArray, deadline: float = math
     next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``.
     """
     prof = Profile(instance)
-    for i in order:
+    order = np.asarray(order, dtype=np.int64)
+    for first in range(0, order.size, 256):  # compiled chunks, the deadline checked between
         if time.perf_counter() >= deadline:
             return None
-        prof.place(int(i), prof.earliest_after(int(i), 0, 2048))
+        prof.place_earliest(order[first : first + 256], 0)
     return prof.start
 
 
@@ -119,7 +114,6 @@ def repack(
     iteration_limit: int | None = None,
     kmin: int = 4,
     kmax: int = 150,
-    span: int = 400,
     compact_every: int | None = None,
     insertion: bool = True,
     reach: int | None = 400,
@@ -234,12 +228,8 @@ def repack(
             ins = sel[np.argsort(old + rng.integers(-30, 31, sel.size), kind="stable")]
         else:
             ins = rng.permutation(sel)
-        for i in sel:
-            prof.remove(int(i))
-        hi = int(old.max()) + span
-        lo = 0 if reach is None else max(0, int(old.min()) - reach)
-        for i in ins:
-            prof.place(int(i), prof.earliest_after(int(i), lo, hi))
+        prof.remove_all(sel)
+        prof.place_earliest(np.asarray(ins, dtype=np.int64), 0 if reach is None else max(0, int(old.min()) - reach))
         delta = int(prof.start[sel].sum() - old.sum())
         if delta > 0 and allowance > 0:  # threshold accepting: the allowance shrinks linearly to 0
             # by iterations when there is an iteration limit (reproducible), else by the clock
@@ -255,11 +245,8 @@ def repack(
                 improving += 1
                 gains[f"{NEIGHBOURHOODS[hood]}/{ORDERS[how]}"] -= delta
             keep_if_best()
-        else:  # undo: take the re-inserted requests out, put them back where they were
-            for i in sel:
-                prof.remove(int(i))
-            for i, s in zip(sel, old, strict=True):
-                prof.place(int(i), int(s))
+        else:  # undo: put the re-inserted requests back where they were
+            prof.set_starts(sel, old)
         since_compact += 1
         if since_compact >= every:
             since_compact = 0
@@ -287,8 +274,8 @@ def repack(
 def solve_repack(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``repack``: compaction and ruin-and-recreate from the best fast plan or ``options.warm_start``.
 
-    ``--param`` keys: ``kmin``, ``kmax`` (requests freed per move), ``span`` and ``reach`` (rounds
-    searched after the latest and before the earliest freed start), ``threshold`` (acceptance
+    ``--param`` keys: ``kmin``, ``kmax`` (requests freed per move), ``reach`` (rounds searched before the
+    earliest freed start), ``threshold`` (acceptance
     allowance as a fraction of the mean latency; 0 = plain descent), ``compact_every`` (moves between compaction passes), ``compact_window`` (rounds a periodic pass searches back), ``start`` (comma-separated
     fast methods for the start plan).  The time limit (default 10 s) covers finding the start plan.
     """
@@ -304,7 +291,6 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         iteration_limit=options.iteration_limit,
         kmin=int(p.get("kmin", 4)),
         kmax=int(p.get("kmax", 150)),
-        span=int(p.get("span", 400)),
         compact_every=int(p["compact_every"]) if "compact_every" in p else None,
         compact_window=int(p["compact_window"]) if "compact_window" in p else 2000,
         insertion=str(p.get("insertion", "true")).lower() not in ("0", "false", "no"),
