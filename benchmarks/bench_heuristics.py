@@ -11,9 +11,14 @@ Sections (each prints a markdown table):
 * ``speed``: ``sorted-f`` and ``svf`` on the whole conversation trace, each in a fresh process
   (``scripts/solve.py``) ``--repeat`` times; the median of the method's own time (build + solve).
 * ``ls``: the improvement trajectory of ``ls`` on a 1,000-request backlog.
+* ``repack``: moves per second of ``repack`` (from the ``svf`` plan, seed 0, ``--repack-time`` s,
+  default 20; the time covers the start plan and the insertion construction) on the
+  1,000-request mixed backlogs (700 conv + 300 arXiv, seed 0) at M = 16,384 / 65,536 / 262,144 and
+  on the whole conversation trace, each in a fresh process (``scripts/solve.py``) ``--repeat``
+  times; medians.  Not part of the default sections.
 
-    python benchmarks/bench_heuristics.py [--sections optima,traces,speed,ls] [--ls-time 2]
-        [--ls-trace-time 60] [--repeat 3]
+    python benchmarks/bench_heuristics.py [--sections optima,traces,speed,ls,repack] [--ls-time 2]
+        [--ls-trace-time 60] [--repeat 3] [--repack-time 20]
 """
 
 from __future__ import annotations
@@ -153,6 +158,39 @@ def section_ls(ls_trace_time: float) -> None:
         print(f"| {secs:.1f} | {obj / inst.n:.2f} |")
 
 
+def section_repack(repeat: int, seconds: float) -> None:
+    """Moves per second of repack on the mixed backlogs and the whole trace, fresh process per run."""
+    from scheduler_milp.traces import sample_backlog
+
+    print(f"\nrepack, {seconds:g} s, seed 0, {repeat} fresh processes each (medians)\n")
+    print("| backlog | n | M | moves | moves / s | average latency | runs (moves / s) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = []
+        for m in (16384, 65536, 262144):
+            inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, 1000, 0, memory=m, name=f"mix1000-M{m}")
+            cases.append(("700 conv + 300 arXiv", inst))
+        cases.append(("whole Azure conv", load_instance(ROOT / "instances/traces/conv-full-M65536.json")))
+        for label, inst in cases:
+            path = os.path.join(tmp, f"{inst.name}.json")
+            inst.save(path)
+            runs = []
+            for _ in range(repeat):
+                out = os.path.join(tmp, "plan.json")
+                subprocess.run(
+                    [sys.executable, str(ROOT / "scripts/solve.py"), path, "--method", "repack", "--param", "start=svf", "--time-limit", str(seconds), "--seed", "0", "--output", out],
+                    check=True,
+                    capture_output=True,
+                )
+                data = json.loads(Path(out).read_text())
+                runs.append((int(data["stats"]["iterations"]), float(data["stats"]["moves_per_second"]), float(data["average_latency"])))
+            moves = statistics.median(r[0] for r in runs)
+            rate = statistics.median(r[1] for r in runs)
+            avg = statistics.median(r[2] for r in runs)
+            print(f"| {label} | {inst.n:,} | {inst.memory_budget:,} | {moves:,.0f} | {rate:,.0f} | {avg:,.1f} | {', '.join(f'{r[1]:,.0f}' for r in runs)} |")
+            sys.stdout.flush()
+
+
 def main() -> None:
     """Run the selected sections."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +198,7 @@ def main() -> None:
     p.add_argument("--ls-time", type=float, default=2.0, help="ls budget per small instance (s)")
     p.add_argument("--ls-trace-time", type=float, default=60.0, help="ls budget on the 1,000-request backlogs (s)")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repack-time", type=float, default=20.0, help="repack budget per run in the repack section (s)")
     args = p.parse_args()
     for sec in args.sections.split(","):
         if sec == "optima":
@@ -170,6 +209,8 @@ def main() -> None:
             section_speed(args.repeat)
         elif sec == "ls":
             section_ls(args.ls_trace_time)
+        elif sec == "repack":
+            section_repack(args.repeat, args.repack_time)
         else:
             raise SystemExit(f"unknown section {sec!r}")
         sys.stdout.flush()

@@ -175,10 +175,11 @@ def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, i
 def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, params: dict[str, Any]) -> None:
     """The bound phases (Lagrangian, then LP when ``n`` is within its limit), in a second process.
 
-    With the time left it runs a second ``repack`` chain (seed + 2) from ``plan``.  Sends
-    ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start rounds)``,
-    ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells
-    the parent it is done.
+    With the time left it runs a second ``repack`` chain (seed + 2) from the parent's best plan
+    at that moment (asked for with ``("want", "plan", None)``; the parent's own chain has improved
+    it meanwhile), or from ``plan`` when no answer comes.  Sends ``("bound", source, value)`` as
+    soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
+    and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
     """
 
     # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
@@ -217,10 +218,17 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
         def send_plan(better: Plan) -> None:  # its best so far (throttled by repack) and its last
             out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
 
+        start = plan
+        out.send(("want", "plan", None))
+        if out.poll(5.0):  # the parent's best plan now (validated there; checked again, it is cheap)
+            kind, _, starts = out.recv()
+            if kind == "plan" and starts is not None:
+                theirs = Plan.checked(instance, np.asarray(starts, dtype=np.int64))
+                start = theirs if theirs.total_latency < plan.total_latency else plan
         better, _ = repack(
-            instance, plan, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan
+            instance, start, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan
         )
-        if better.total_latency < plan.total_latency:
+        if better.total_latency < start.total_latency:
             send_plan(better)
 
     try:
@@ -269,7 +277,7 @@ class _BoundWorker:
     ):
         ctx = multiprocessing.get_context("spawn")
         self.port = port
-        recv, send = ctx.Pipe(duplex=False)
+        recv, send = ctx.Pipe(duplex=True)  # the worker asks for the best plan through it too
         self.recv = recv
         self.proc = ctx.Process(target=job, args=(send, port.instance, plan, seconds, params), daemon=True)
         with _main_module_hidden():
@@ -287,6 +295,9 @@ class _BoundWorker:
                     port.offer_bound(int(value), name)
                 elif kind == "plan":  # validated here, in this process, like every plan auto returns
                     port.offer_plan(Plan.checked(port.instance, np.asarray(value, dtype=np.int64)), name)
+                elif kind == "want":  # the worker starts its own repack chain: from the best plan now
+                    best = port.plan
+                    self.recv.send(("plan", name, None if best is None else [int(x) for x in best.start_round]))
                 elif kind == "phase":
                     port.phases[name] = round(port.phases.get(name, 0.0) + float(value), 3)
                 elif kind == "skipped":

@@ -144,6 +144,34 @@ def test_a_dying_worker_is_reported_and_its_bounds_kept():
     assert (port.bound, port.bound_source) == (volume_bound(inst), "test")  # what it sent is kept
 
 
+def _asking_job(out, instance, plan, seconds, params):
+    """A worker that asks for the parent's best plan and reports its objective as a "bound"."""
+    import numpy as np
+
+    out.send(("want", "plan", None))
+    kind, _, starts = out.recv()
+    assert kind == "plan"
+    out.send(("bound", "echo", int((np.asarray(starts) + instance.output_len - instance.arrival).sum())))
+    out.close()
+
+
+def test_the_worker_gets_the_parents_best_plan_when_it_asks():
+    """The worker's repack chain starts from the parent's best plan at that moment, not its start plan."""
+    from scheduler_milp.auto import _BoundWorker, _Portfolio
+
+    inst = random_instance(20, seed=3, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    port = _Portfolio(inst, time.perf_counter(), time.perf_counter() + 30)
+    port.offer_plan(solve(inst, "fcfs").plan, "fcfs")
+    first = port.plan
+    better = solve(inst, "repack", SolveOptions(iteration_limit=200, warm_start=first)).plan
+    assert better.total_latency < first.total_latency
+    port.offer_plan(better, "repack")
+    worker = _BoundWorker(port, first, 10.0, {}, job=_asking_job)  # started with the worse plan
+    worker.finish(20.0)
+    assert "bound-worker" not in port.errors
+    assert [h["lower_bound"] for h in port.history if h["source"] == "echo"] == [better.total_latency]
+
+
 def test_one_thread_keeps_every_phase_in_this_process():
     inst = random_instance(120, seed=12, prompt_range=(5, 60), output_range=(1, 40), memory=400)
     res = solve(inst, "auto", SolveOptions(time_limit=4, seed=0, threads=1, params={"parallel_min_seconds": 0}))
