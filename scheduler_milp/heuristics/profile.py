@@ -16,11 +16,13 @@ feasible start: keep a candidate ``S``; when round ``t`` rules it out, the next 
 ``block`` does not depend on ``S``); stop when ``o_i`` rounds in a row passed.  The scan stops at
 the answer, so it reads only the rounds up to ``S + o_i - 1``.
 
-*Compiled.*  The scan, :meth:`Profile.place` and :meth:`Profile.remove` are small loops compiled
-with numba (``cache=True``: the machine code is kept next to this module, or in numba's user cache
-when that is not writable, so only the first process pays the ~1 s compilation).  A move of
-``repack`` makes a few hundred of these calls; as numpy expressions over windows of rounds each
-call cost 3-30 us of interpreter and allocation overhead, compiled they cost about a microsecond.
+*Compiled.*  The scan, :meth:`Profile.place`, :meth:`Profile.remove` and the batch operations
+(:meth:`Profile.place_earliest`, :meth:`Profile.set_starts`, :meth:`Profile.compact`) are loops
+compiled with numba (``cache=True``: the machine code is kept next to this module, or in numba's
+user cache when that is not writable; the first process compiles in about 2.5 s, later ones load
+it in about 0.6 s).  A ``repack`` move is one call of :meth:`Profile.place_earliest` for all its
+freed requests; as numpy expressions over windows of rounds, each of its few hundred steps cost
+3-30 us of interpreter and allocation overhead.
 """
 
 from __future__ import annotations
