@@ -2,9 +2,10 @@
 
 ``ls`` moves requests in a priority order and re-decodes the whole order for every candidate
 (about 0.5 s per candidate on 1,000 requests).  ``repack`` works on the start rounds themselves:
-it keeps the memory in use and the number of running requests in every round as two numpy arrays
-and changes them only on the rounds that the moved requests touch, so a move costs a few vector
-operations over a window of rounds instead of a full decode (thousands of moves per second).
+it keeps the memory in use and the number of running requests in every round as two arrays and
+changes them only on the rounds that the moved requests touch, so a move costs one compiled pass
+over a window of rounds instead of a full decode (5,000-10,000 moves per second on 1,000 requests,
+about 3,000 on the 19,366-request trace).
 
 *Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one compiled pass over
 the rounds from the lowest allowed start, which stops at the answer).
