@@ -74,7 +74,8 @@ def test_earliest_after_is_the_earliest_start_from_lo(inst, lo, shift, batched):
         prof.place_earliest(np.arange(inst.n, dtype=np.int64), lo)
         assert np.array_equal(prof.start, starts)
     assert validate(inst, starts) == []
-    assert np.array_equal(prof.usage[: prof.size], np.pad(memory_per_round(inst, starts), (0, prof.size - memory_per_round(inst, starts).size)))
+    mem = memory_per_round(inst, starts)
+    assert np.array_equal(prof.usage[: prof.size], np.pad(mem, (0, prof.size - mem.size)))
 
 
 @settings(max_examples=40, deadline=None)

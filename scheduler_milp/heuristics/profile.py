@@ -95,22 +95,21 @@ def _place_earliest(usage, count, start, prompt, output, arrival, budget, block,
 
 
 @njit(cache=True, nogil=True)
-def _set_starts(usage, count, start, prompt, output, block, which, new_start):
-    """Take the requests ``which`` out and put them back at ``new_start`` (no feasibility check)."""
+def _remove_all(usage, count, start, prompt, output, block, which):
+    """Take the requests ``which`` out of the rounds they run in (their ``start`` is kept)."""
     for j in range(which.shape[0]):
         i = which[j]
         _add(usage, count, block, prompt[i], output[i], start[i], -1)
+
+
+@njit(cache=True, nogil=True)
+def _set_starts(usage, count, start, prompt, output, block, which, new_start):
+    """Take the requests ``which`` out and put them back at ``new_start`` (no feasibility check)."""
+    _remove_all(usage, count, start, prompt, output, block, which)
     for j in range(which.shape[0]):
         i = which[j]
         _add(usage, count, block, prompt[i], output[i], new_start[j], 1)
         start[i] = new_start[j]
-
-
-@njit(cache=True, nogil=True)
-def _remove_all(usage, count, start, prompt, output, block, which):
-    for j in range(which.shape[0]):
-        i = which[j]
-        _add(usage, count, block, prompt[i], output[i], start[i], -1)
 
 
 @njit(cache=True, nogil=True)
@@ -147,8 +146,7 @@ class Profile:
         self.instance = instance
         self.budget = int(instance.memory_budget)
         self.block = int(instance.block_size)
-        self.max_batch = instance.max_batch
-        self._cap = 0 if instance.max_batch is None else int(instance.max_batch)
+        self._cap = 0 if instance.max_batch is None else int(instance.max_batch)  # 0: no batch cap
         self.prompt = np.asarray(instance.prompt_len, dtype=np.int64)
         self.output = np.asarray(instance.output_len, dtype=np.int64)
         self.arrival = np.asarray(instance.arrival, dtype=np.int64)
@@ -217,14 +215,16 @@ class Profile:
             )
         )
 
-    def earliest(self, i: int, lo: int, hi: int) -> int:
-        """Earliest feasible start of ``i`` (not placed) in ``[lo, hi]``, or ``-1``."""
-        lo = max(lo, int(self.arrival[i]))
-        if hi < lo:
-            return -1
+    def _scan(self, i: int, lo: int, hi: int) -> int:
+        """:func:`_earliest` for request ``i`` from ``lo`` (``>=`` its arrival) to ``hi`` (``-1``: no end)."""
         return int(
             _earliest(self.usage, self.count, self.budget, self.block, self._cap, int(self.prompt[i]), int(self.output[i]), lo, hi)
         )
+
+    def earliest(self, i: int, lo: int, hi: int) -> int:
+        """Earliest feasible start of ``i`` (not placed) in ``[lo, hi]``, or ``-1``."""
+        lo = max(lo, int(self.arrival[i]))
+        return -1 if hi < lo else self._scan(i, lo, hi)
 
     def earliest_after(self, i: int, lo: int) -> int:
         """Earliest feasible start of ``i`` (not placed) from ``lo`` (and its arrival) on.
@@ -232,10 +232,7 @@ class Profile:
         Always succeeds: from the end of the last placed run on nothing runs, and every request
         fits alone (``M`` is at least every request's peak).
         """
-        lo = max(lo, int(self.arrival[i]))
-        return int(
-            _earliest(self.usage, self.count, self.budget, self.block, self._cap, int(self.prompt[i]), int(self.output[i]), lo, -1)
-        )
+        return self._scan(i, max(lo, int(self.arrival[i])), -1)
 
     def objective(self) -> int:
         """Total latency of the current start rounds."""
