@@ -180,11 +180,16 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     it meanwhile), or from ``plan`` when no answer comes.  Sends ``("bound", source, value)`` as
     soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
     and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
+    ``params["wall_deadline"]`` (``time.time()`` at the parent's deadline) ends it on the parent's
+    clock, however long this process took to start.
     """
 
     # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    deadline = time.perf_counter() + seconds
+    # The parent's deadline, on the wall clock (the one both processes share): starting this
+    # process (spawn, imports) took part of ``seconds`` already.
+    left = min(seconds, max(0.0, float(params.get("wall_deadline", math.inf)) - time.time()))
+    deadline = time.perf_counter() + left
     best_bound = 0
 
     def phase(name: str, fn: Callable[[], None]) -> None:
@@ -205,7 +210,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
             best_bound = max(best_bound, bound)
 
     def lagrange() -> None:
-        offer("lagrange", _lagrange_bound(instance, plan, seconds * float(params["lagrange_share"])))
+        offer("lagrange", _lagrange_bound(instance, plan, left * float(params["lagrange_share"])))
 
     def lp() -> None:
         left = deadline - time.perf_counter()
@@ -279,6 +284,7 @@ class _BoundWorker:
         self.port = port
         recv, send = ctx.Pipe(duplex=True)  # the worker asks for the best plan through it too
         self.recv = recv
+        params = {**params, "wall_deadline": time.time() + seconds}
         self.proc = ctx.Process(target=job, args=(send, port.instance, plan, seconds, params), daemon=True)
         with _main_module_hidden():
             self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
