@@ -183,6 +183,7 @@ class _Dual:
         self.cap = instance.max_batch
         # every index used below stays under H + max(o) + 2w
         self.pad = int(self.o.max()) + 2 * self.w + 2
+        self.rounds = np.arange(self.H + self.w, dtype=np.float64)
 
     def _tables(self, prices: FloatArray, linear: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Prefix sums ``P``, ``Q`` (of ``r * price``) and window minima, padded past ``H``."""
@@ -196,6 +197,61 @@ class _Dual:
             win = np.zeros(len(ext))
         return P, Q, win
 
+    def price_tables(self, lam: FloatArray, mu: FloatArray | None) -> tuple[FloatArray, ...]:
+        """The tables :meth:`start_costs` reads for memory prices ``lam`` and batch prices ``mu``."""
+        P, Q, win = self._tables(lam, True)
+        if mu is None:
+            return (P, Q, win)
+        PM, _, winm = self._tables(mu, False)
+        return (P, Q, win, PM, winm)
+
+    def start_costs(
+        self, i: int, tables: tuple[FloatArray, ...], window: tuple[IntArray, IntArray] | None = None
+    ) -> tuple[int, FloatArray] | None:
+        """Request ``i``'s buckets below the horizon: the first start ``a0`` and the cost bounds.
+
+        Bucket ``j`` starts at round ``a0 + j * w`` and ``cost[j]`` bounds every start in it (class
+        doc).  ``tables`` comes from :meth:`price_tables`; ``window`` as in :meth:`evaluate`.
+        None when ``a_i >= H`` (only the start beyond the horizon is left).
+        """
+        H, w = self.H, self.w
+        a, o, s = int(self.a[i]), int(self.o[i]), float(self.s[i])
+        if a >= H:
+            return None
+        P, Q, win = tables[0], tables[1], tables[2]
+        k = -(-(H - a) // w)
+        if window is not None:
+            k0 = min(k - 1, max(0, (int(window[0][i]) - a) // w))
+            k = max(k0 + 1, min(k, -(-(int(window[1][i]) - a) // w)))
+            a0 = a + k0 * w
+            k -= k0
+        else:
+            a0 = a
+        # contiguous strided slices (views) instead of fancy indexing: the same values, much faster
+        su = slice(a0, a0 + k * w, w)
+        se = slice(a0 + o, a0 + o + k * w, w)
+        sw = slice(a0 + w, a0 + w + k * w, w)
+        u = self.rounds[su]  # the buckets' first starts, as floats
+        if o >= w:
+            sv = slice(a0 + w - 1, a0 + w - 1 + k * w, w)
+            # (s + 1 - v) with v = u + w - 1 the bucket's last start
+            cost = ((s + 2.0 - w) - u) * (P[se] - P[sv])
+            cost += Q[se] - Q[sv]
+            if w > 1:
+                cost += (s + 1.0) * (w - 1) * np.minimum(win[su], win[se])
+            if len(tables) > 3:
+                PM, winm = tables[3], tables[4]
+                cost += PM[se] - PM[sv]
+                if w > 1:
+                    cost += (w - 1) * np.minimum(winm[su], winm[se])
+        else:
+            cost = (s + 1.0) * o * np.minimum(win[su], win[sw])
+            if len(tables) > 3:
+                cost += o * np.minimum(tables[4][su], tables[4][sw])
+        cost += u
+        cost += float(o - a)
+        return a0, cost
+
     def evaluate(
         self, lam: FloatArray, mu: FloatArray | None, window: tuple[IntArray, IntArray] | None = None
     ) -> tuple[float, IntArray, IntArray, IntArray]:
@@ -206,57 +262,28 @@ class _Dual:
         cheap estimate used to steer the ascent between exact evaluations.
         """
         H, w = self.H, self.w
-        P, Q, win = self._tables(lam, True)
-        if mu is not None:
-            PM, _, winm = self._tables(mu, False)
+        tables = self.price_tables(lam, mu)
         n = self.instance.n
         total = 0.0
         start = np.empty(n, dtype=np.int64)
         cov_from = np.zeros(n, dtype=np.int64)
         cov_to = np.zeros(n, dtype=np.int64)
-        grid = np.arange(0, H + w, w, dtype=np.int64)
         for i in range(n):
-            a, o, s = int(self.a[i]), int(self.o[i]), float(self.s[i])
-            beyond_start = max(H, a)
-            beyond = float(beyond_start + o - a)
-            if a >= H:
+            o = int(self.o[i])
+            beyond_start = max(H, int(self.a[i]))
+            beyond = float(beyond_start + o - int(self.a[i]))
+            costs = self.start_costs(i, tables, window)
+            if costs is None:
                 total += beyond
                 start[i] = beyond_start
                 continue
-            k = -(-(H - a) // w)
-            if window is not None:
-                k0 = min(k - 1, max(0, (int(window[0][i]) - a) // w))
-                k = max(k0 + 1, min(k, -(-(int(window[1][i]) - a) // w)))
-                a0 = a + k0 * w
-                k -= k0
-            else:
-                a0 = a
-            u = a0 + grid[:k]
-            # contiguous strided slices instead of fancy indexing: the same values, much faster
-            su = slice(a0, a0 + k * w, w)
-            se = slice(a0 + o, a0 + o + k * w, w)
-            sw = slice(a0 + w, a0 + w + k * w, w)
-            if o >= w:
-                sv = slice(a0 + w - 1, a0 + w - 1 + k * w, w)
-                v = u + (w - 1)
-                price = (s + 1.0 - v) * (P[se] - P[sv]) + (Q[se] - Q[sv])
-                if w > 1:
-                    price += (s + 1.0) * (w - 1) * np.minimum(win[su], win[se])
-                if mu is not None:
-                    price += PM[se] - PM[sv]
-                    if w > 1:
-                        price += (w - 1) * np.minimum(winm[su], winm[se])
-            else:
-                price = (s + 1.0) * o * np.minimum(win[su], win[sw])
-                if mu is not None:
-                    price += o * np.minimum(winm[su], winm[sw])
-            cost = price + (u + (o - a)).astype(np.float64)
+            a0, cost = costs
             j = int(np.argmin(cost))
             if cost[j] < beyond:
                 total += float(cost[j])
-                start[i] = u[j]
+                start[i] = u = a0 + j * w
                 if o >= w:
-                    cov_from[i], cov_to[i] = u[j] + w - 1, min(int(u[j]) + o, H)
+                    cov_from[i], cov_to[i] = u + w - 1, min(u + o, H)
             else:
                 total += beyond
                 start[i] = beyond_start
@@ -600,26 +627,22 @@ def _price(dual: _Dual, lam: FloatArray, mu: FloatArray | None, segments: int) -
     start below the horizon in each of ``segments`` equal parts of ``[a_i, H)``.
     """
     H = dual.H
-    P, Q, _ = dual._tables(lam, True)
-    PM = dual._tables(mu, False)[0] if mu is not None else None
-    tt = np.arange(H, dtype=np.float64)
+    tables = dual.price_tables(lam, mu)
     n = dual.instance.n
     total = 0.0
     best = np.empty(n, dtype=np.int64)
     cand_req: list[int] = []
     cand_start: list[int] = []
     for i in range(n):
-        a, o, s = int(dual.a[i]), int(dual.o[i]), float(dual.s[i])
+        a, o = int(dual.a[i]), int(dual.o[i])
         beyond_start = max(H, a)
         beyond = float(beyond_start + o - a)
-        if a >= H:
+        costs = dual.start_costs(i, tables)
+        if costs is None:
             total += beyond
             best[i] = beyond_start
             continue
-        t = tt[a:H]
-        cost = (s + 1.0 - t) * (P[a + o : H + o] - P[a:H]) + (Q[a + o : H + o] - Q[a:H]) + (t + float(o - a))
-        if PM is not None:
-            cost += PM[a + o : H + o] - PM[a:H]
+        cost = costs[1]  # bucket width 1: one start per round a..H-1
         j = int(np.argmin(cost))
         if cost[j] < beyond:
             total += float(cost[j])
