@@ -323,6 +323,17 @@ def _initial_prices(instance: Instance, plan: Plan | None, horizon: int) -> Floa
     return unfinished.astype(np.float64) / float(instance.memory_budget)
 
 
+def _plan_and_ub(instance: Instance, plan: Plan | None, ub: int | None) -> tuple[Plan, int]:
+    """``plan`` (default: the ``svf`` plan, which sets the horizon and price shape) and ``ub``
+    (default: that plan's objective)."""
+    if plan is None:
+        from .registry import solve
+
+        plan = solve(instance, "svf").plan
+        assert plan is not None
+    return plan, plan.total_latency if ub is None else ub
+
+
 def lagrangian(
     instance: Instance,
     ub: int | None = None,
@@ -364,12 +375,7 @@ def lagrangian(
     """
     t0 = time.perf_counter()
     deadline = math.inf if time_limit is None else t0 + time_limit
-    if plan is None or ub is None:
-        from .registry import solve
-
-        plan = plan or solve(instance, "svf").plan
-        assert plan is not None
-        ub = plan.total_latency if ub is None else ub
+    plan, ub = _plan_and_ub(instance, plan, ub)
     H = int(horizon if horizon is not None else plan.makespan)
     H = max(H, 1)
     w = bucket_width or max(1, math.ceil(H * instance.n / max_cells))
@@ -707,12 +713,7 @@ def lagrangian_cg(
     """
     t0 = time.perf_counter()
     deadline = math.inf if time_limit is None else t0 + time_limit
-    if plan is None or ub is None:
-        from .registry import solve
-
-        plan = plan or solve(instance, "svf").plan
-        assert plan is not None
-        ub = plan.total_latency if ub is None else ub
+    plan, ub = _plan_and_ub(instance, plan, ub)
     H = max(int(horizon if horizon is not None else plan.makespan), 1)
     dual = _Dual(instance, H, 1)
     master = _Master(instance, H, group or max(1, H // 256))
@@ -806,15 +807,10 @@ def best_lower_bound(instance: Instance, ub: int | None = None, time_limit: floa
 
 def best_heuristic_plan(instance: Instance, methods: tuple[str, ...] = PLAN_METHODS) -> tuple[Plan, str]:
     """The plan with the smallest objective among the fast heuristics ``methods``."""
-    from .registry import solve
+    from .heuristics import best_fast_plan
 
-    best: tuple[Plan, str] | None = None
-    for name in methods:
-        plan = solve(instance, name).plan
-        if plan is not None and (best is None or plan.total_latency < best[0].total_latency):
-            best = (plan, name)
-    assert best is not None
-    return best
+    name, plan = best_fast_plan(instance, methods)
+    return plan, name
 
 
 BoundFn = Callable[[Instance, SolveOptions, Plan, float | None], tuple[int, dict[str, Any]]]

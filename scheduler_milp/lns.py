@@ -45,7 +45,6 @@ from .result import SolveOptions, SolveResult, StopReason
 log = logging.getLogger("scheduler_milp.lns")
 
 #: Methods tried for the starting plan when the heuristics package offers no ``best_fast_plan``.
-FALLBACK_START_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf")
 
 DEFAULTS: dict[str, Any] = {
     "k": 12,  # initial block size
@@ -78,23 +77,11 @@ class LNSOutcome:
 
 
 def starting_plan(instance: Instance) -> tuple[Plan, str]:
-    """The best fast plan: ``heuristics.best_fast_plan`` when available, else the best baseline."""
-    import importlib
+    """The best fast plan (:func:`scheduler_milp.heuristics.best_fast_plan`) and its method."""
+    from .heuristics import best_fast_plan
 
-    # the heuristics package is written in parallel: use its best_fast_plan when it offers one
-    best_fast_plan = getattr(importlib.import_module(".heuristics", __package__), "best_fast_plan", None)
-    if best_fast_plan is not None:
-        name, plan = best_fast_plan(instance)
-        return plan, name
-    from .registry import solve
-
-    best: tuple[Plan, str] | None = None
-    for name in FALLBACK_START_METHODS:
-        plan = solve(instance, name).plan
-        if plan is not None and (best is None or plan.total_latency < best[0].total_latency):
-            best = (plan, name)
-    assert best is not None
-    return best
+    name, plan = best_fast_plan(instance)
+    return plan, name
 
 
 def _params(options: SolveOptions) -> dict[str, Any]:
