@@ -8,24 +8,29 @@ it runs, in this order, each phase capped by its share of the time *still left* 
    one, none started after 25% of the time or when it would not finish in time at the pace of the
    slowest so far; the first plan is always computed, even when it alone takes longer than the
    limit (there is no answer without a plan);
-3. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
-   with the best plan, 60% of the time left; on small instances this usually proves optimality;
-3b. **repack** (plan-space local search, :mod:`scheduler_milp.heuristics.repack`), warm-started,
+3. **repack** (plan-space local search, :mod:`scheduler_milp.heuristics.repack`), warm-started,
    3% of the time left: its insertion construction alone is 8-12% better than ``svf`` on packed
    backlogs, so the Lagrangian ascent gets a much better upper bound and the gap is known early;
 4. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
    bound and initial prices), 40% of the time left;
 5. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
-6. **local search**: ``repack`` again from the best plan (seed + 1), 95% of the time left (``ls``,
+6. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
+   with the best plan, 60% of the time left; on small instances this usually proves optimality.
+   When its time-indexed model is small (at most ``exact_first_nonzeros``, 200,000, estimated) it
+   runs right after phase 2 instead, before anything else: it often proves the fast plan optimal
+   in milliseconds.  A large one (full-scale token counts: 4 million for 20 requests) waits for
+   the bounds; in first place it held the gap at the fast plan's 8.4% for the 35 s CP-SAT spent
+   in vain, where phases 3-4 give 2.8% within 3 s;
+7. **local search**: ``repack`` again from the best plan (seed + 1), 95% of the time left (``ls``,
    40%, when ``repack`` is not registered);
-7. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left (after
+8. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left (after
    ``repack`` it gained at most 0.002% in 14 benchmark runs of 27-170 s each, where ``repack``
    still gains about 0.04% per 10 s at the end of a 120 s run, so it gets only the last 5%; on tiny instances its first
    window covers everything and can prove the plan optimal).
 
 **Two processes.**  With ``options.threads >= 2`` (the default) and a time limit of at least
 ``parallel_min_seconds``, phases 4 and 5 run in a second (spawned) process, started right after
-phase 3b with the best plan so far, while this process runs phases 6 and 7: the Lagrangian column
+phase 3 with the best plan so far, while this process runs phases 6 to 8: the Lagrangian column
 generation and the local search each get a core instead of sharing one.  Each bound is offered to
 the portfolio (and logged) the moment the worker sends it.  ``threads=1`` (the experiment runner's
 setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
@@ -60,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from .formulations.timeindexed import estimate_nonzeros
 from .instance import Instance
 from .plan import Plan
 from .result import SolveOptions, SolveResult, StopReason, gap
@@ -72,8 +78,9 @@ DEFAULT_TIME_LIMIT = 60.0
 FAST_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "sorted-f")
 
 DEFAULTS: dict[str, Any] = {
-    "exact_max_n": 30,
-    "fast_share": 0.25,  # no further fast heuristic starts after this share (the first always runs)  # run an exact model when n is at most this
+    "exact_max_n": 30,  # run an exact model when n is at most this
+    "exact_first_nonzeros": 200_000,  # ... before the bounds when its model is at most this large
+    "fast_share": 0.25,  # no further fast heuristic starts after this share (the first always runs)
     "exact_share": 0.6,
     "ls_share": 0.4,
     "repack_first_share": 0.03,  # a short repack before the Lagrangian ascent: the insertion plan early
@@ -433,7 +440,9 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     run_phase("fast", fast)
 
-    # 3. exact model for tiny instances -------------------------------------------------------------
+    # 6 (first). exact model for tiny instances: with a small model it runs now, before anything
+    # else, since it usually proves the fast plan optimal in milliseconds (no process started); a
+    # large one (full-scale token counts: 4 million nonzeros for 20 requests) waits for the bounds
     def exact() -> None:
         name = next((m for m in ("cpsat", "dp", "milp") if _fits_size(m, n)), None)
         if name is None:
@@ -444,10 +453,15 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         if res.lower_bound is not None and res.stats.get("bound_source") != "sum_output":
             port.offer_bound(res.lower_bound, name)
 
-    if n <= int(prm["exact_max_n"]):
+    exact_first = (
+        n <= int(prm["exact_max_n"])
+        and port.plan is not None
+        and estimate_nonzeros(instance, port.plan.total_latency) <= int(prm["exact_first_nonzeros"])
+    )
+    if exact_first:
         run_phase("exact", exact)
 
-    # 3b. plan-space repack (insertion construction + ruin and recreate): a much better plan within
+    # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
     # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
     def local_search(name: str, share: str, seed_offset: int = 0, phase_name: str = "") -> Callable[[], None]:
         phase_name = phase_name or name
@@ -513,7 +527,12 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     elif worker is None:
         run_phase("lp", lp)
 
-    # 6. local search: repack again from the best plan (thousands of moves per second), else ls ------
+    # 6. exact model for tiny instances whose model is large: after the bounds, so the gap is known
+    # within seconds, and warm-started with repack's plan
+    if n <= int(prm["exact_max_n"]) and not exact_first:
+        run_phase("exact", exact)
+
+    # 7. local search: repack again from the best plan (thousands of moves per second), else ls ------
     if _registered("repack"):
         run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1, phase_name="repack-2"))
     elif _registered("ls"):
@@ -521,7 +540,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     else:
         port.skipped["ls"] = "not registered"
 
-    # 7. large-neighbourhood search with the time left ----------------------------------------------
+    # 8. large-neighbourhood search with the time left ----------------------------------------------
     def lns() -> None:
         res = solve(instance, "lns", sub_options(port.left()))
         port.offer_plan(res.plan, "lns")

@@ -194,3 +194,19 @@ def test_a_bound_from_the_second_process_stops_the_plan_search():
     assert "repack-2" in res.stats.get("stopped_early", []) or "repack-2" not in phases, res.stats
     assert "lns" not in phases
     _check_history(res)
+
+
+def test_a_small_exact_model_runs_first_and_a_large_one_after_the_bounds():
+    """The exact phase runs before anything else only when its model is small (``exact_first_nonzeros``)."""
+    from scheduler_milp.instance import load_instance
+
+    inst = load_instance(ROOT / "instances" / "optima" / "conv-s64-n8-s0.json")
+    first = solve(inst, "auto", SolveOptions(time_limit=10, seed=0, threads=1))
+    assert list(first.stats["phase_seconds"]) == ["quick-bounds", "fast", "exact"]
+    assert first.status is Status.OPTIMAL
+    # the same instance with the threshold at 0 (as for a model of millions of nonzeros)
+    later = solve(inst, "auto", SolveOptions(time_limit=10, seed=0, threads=1, params={"exact_first_nonzeros": 0}))
+    phases = list(later.stats["phase_seconds"])
+    assert phases.index("lagrange") < phases.index("exact"), phases
+    assert later.status is Status.OPTIMAL and later.objective == first.objective
+    _check_history(later)
