@@ -195,8 +195,8 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's deadline, on the wall clock (the one both processes share): starting this
     # process (spawn, imports) took part of ``seconds`` already.
-    left = min(seconds, max(0.0, float(params.get("wall_deadline", math.inf)) - time.time()))
-    deadline = time.perf_counter() + left
+    budget = min(seconds, max(0.0, float(params.get("wall_deadline", math.inf)) - time.time()))
+    deadline = time.perf_counter() + budget
     best_bound = 0
 
     def phase(name: str, fn: Callable[[], None]) -> None:
@@ -217,7 +217,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
             best_bound = max(best_bound, bound)
 
     def lagrange() -> None:
-        offer("lagrange", _lagrange_bound(instance, plan, left * float(params["lagrange_share"])))
+        offer("lagrange", _lagrange_bound(instance, plan, budget * float(params["lagrange_share"])))
 
     def lp() -> None:
         left = deadline - time.perf_counter()
