@@ -80,13 +80,11 @@ def receding_horizon(
             pending.append(prio[pos])
             pos += 1
         win = pending
-        # feasible hint: place the window one by one in priority order
-        hint = {}
-        for i in win:
-            hint[i] = profile.earliest_after(i, int(a[i]))
-            profile.place(i, hint[i])
-        for i in win:
-            profile.remove(i)
+        win_arr = np.asarray(win, dtype=np.int64)
+        # feasible hint: the window placed one by one in priority order, each at its earliest start
+        profile.place_earliest(win_arr, 0)
+        hint = {i: int(profile.start[i]) for i in win}
+        profile.remove_all(win_arr)
         new = dict(hint)
         if time.perf_counter() < deadline and len(win) > 1:
             stats["windows"] += 1
@@ -94,7 +92,6 @@ def receding_horizon(
             sub = inst.subset(members, name=f"{inst.name}-rh")
             sub_start = np.concatenate([start[committed], [hint[i] for i in win]]).astype(np.int64)
             free = np.arange(len(committed), len(members), dtype=np.int64)
-            win_arr = np.asarray(win, dtype=np.int64)
             ub_w = int(sum(hint[i] for i in win) + (o[win_arr] - a[win_arr]).sum())
             lo = a[win_arr].copy()
             hi = ub_w - int(o[win_arr].sum()) + a[win_arr]
