@@ -179,7 +179,7 @@ def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, i
     return res.plan, (None if res.stats.get("bound_source") == "sum_output" else res.lower_bound)
 
 
-def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, params: dict[str, Any]) -> None:
+def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: float, params: dict[str, Any]) -> None:
     """The bound phases (Lagrangian, then LP when ``n`` is within its limit), in a second process.
 
     With the time left it runs a second ``repack`` chain (seed + 2) from the parent's best plan
@@ -187,15 +187,13 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, seconds: float, 
     it meanwhile), or from ``plan`` when no answer comes.  Sends ``("bound", source, value)`` as
     soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
     and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
-    ``params["wall_deadline"]`` (``time.time()`` at the parent's deadline) ends it on the parent's
-    clock, however long this process took to start.
+    ``wall_deadline`` is ``time.time()`` at the parent's deadline: the wall clock is the one both
+    processes share, so the job ends on the parent's clock however long this process took to start.
     """
 
     # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The parent's deadline, on the wall clock (the one both processes share): starting this
-    # process (spawn, imports) took part of ``seconds`` already.
-    budget = min(seconds, max(0.0, float(params.get("wall_deadline", math.inf)) - time.time()))
+    budget = max(0.0, wall_deadline - time.time())  # less what spawning and imports took
     deadline = time.perf_counter() + budget
     best_bound = 0
 
@@ -291,8 +289,7 @@ class _BoundWorker:
         self.port = port
         recv, send = ctx.Pipe(duplex=True)  # the worker asks for the best plan through it too
         self.recv = recv
-        params = {**params, "wall_deadline": time.time() + seconds}
-        self.proc = ctx.Process(target=job, args=(send, port.instance, plan, seconds, params), daemon=True)
+        self.proc = ctx.Process(target=job, args=(send, port.instance, plan, time.time() + seconds, params), daemon=True)
         with _main_module_hidden():
             self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
         send.close()

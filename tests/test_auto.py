@@ -123,7 +123,7 @@ def test_second_process_in_a_script_without_main_guard(tmp_path):
     assert len(phases) == 1 and "'lagrange'" in phases[0] and "'repack-worker'" in phases[0], run.stdout
 
 
-def _dying_job(out, instance, plan, seconds, params):
+def _dying_job(out, instance, plan, wall_deadline, params):
     """A worker that sends one bound and dies without closing its pipe (as when it is killed)."""
     import os
 
@@ -144,7 +144,7 @@ def test_a_dying_worker_is_reported_and_its_bounds_kept():
     assert (port.bound, port.bound_source) == (volume_bound(inst), "test")  # what it sent is kept
 
 
-def _asking_job(out, instance, plan, seconds, params):
+def _asking_job(out, instance, plan, wall_deadline, params):
     """A worker that asks for the parent's best plan and reports its objective as a "bound"."""
     import numpy as np
 
