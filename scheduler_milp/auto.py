@@ -74,8 +74,6 @@ log = logging.getLogger("scheduler_milp.auto")
 
 #: Seconds used when the caller gives no time limit.
 DEFAULT_TIME_LIMIT = 60.0
-#: Fast plan methods used when ``heuristics.best_fast_plan`` is not available.
-FAST_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "sorted-f")
 
 DEFAULTS: dict[str, Any] = {
     "exact_max_n": 30,  # run an exact model when n is at most this
@@ -402,24 +400,21 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 1. quick bounds (need no plan: the gap is known as soon as the first plan exists) ----------
     def quick_bounds() -> None:
-        from . import bounds
+        from .bounds import busy_time_bound, volume_bound
 
-        port.offer_bound(bounds.volume_bound(instance), "volume")
-        busy = getattr(bounds, "busy_time_bound", None)  # O(n log n); absent in older versions
-        if busy is not None:
-            port.offer_bound(busy(instance), "busy-time")
+        port.offer_bound(volume_bound(instance), "volume")
+        port.offer_bound(busy_time_bound(instance), "busy-time")  # O(n log n)
 
     run_phase("quick-bounds", quick_bounds)
 
     # 2. fast plans -------------------------------------------------------------------------------
     def fast() -> None:
-        import importlib
+        from .heuristics import FAST_METHODS
 
-        # the heuristics package lists the fast plan methods; run them one by one here (not through
-        # best_fast_plan) so that the time limit is checked between them; svf first: it wins on the
-        # trace backlogs, so a too-short limit still gets the best of them.
-        listed = getattr(importlib.import_module(".heuristics", __package__), "FAST_METHODS", FAST_METHODS)
-        names = sorted(dict.fromkeys(listed), key=lambda m: (m != "svf", m != "sf"))
+        # run them one by one here (not through best_fast_plan) so that the time limit is checked
+        # between them; svf first: it wins on the trace backlogs, so a too-short limit still gets
+        # the best of them.
+        names = sorted(FAST_METHODS, key=lambda m: (m != "svf", m != "sf"))
         slowest = 0.0
         budget_end = time.perf_counter() + float(prm["fast_share"]) * port.left()
         for name in names:
