@@ -45,3 +45,22 @@ def test_lp_relaxation_accepts_an_explicit_upper_bound() -> None:
     assert ub is not None
     value, mean = lp_relaxation(inst, upper_bound=ub, time_limit=30)
     assert np.isfinite(value) and np.isfinite(mean).all()
+
+
+def test_partial_integer_bound_lies_between_the_lp_and_the_optimum_and_meets_it_all_integral() -> None:
+    from scheduler_milp.formulations.lp import partial_integer_bound
+    from scheduler_milp.formulations.timeindexed import build
+
+    for seed in range(4):
+        inst = random_instance(7, seed, arrivals=2 if seed % 2 else None)
+        opt = solve(inst, "dp").objective
+        assert opt is not None
+        model = build(inst, opt)
+        lp, lp_proven = partial_integer_bound(model, np.zeros(0, dtype=np.int64))
+        half, _ = partial_integer_bound(model, np.argsort(-inst.prompt_len)[: inst.n // 2])
+        full, full_proven = partial_integer_bound(model, np.arange(inst.n))
+        assert lp_proven and full_proven
+        assert abs(lp - lp_relaxation(inst, upper_bound=opt)[0]) < 1e-6
+        assert lp - 1e-6 <= half <= full + 1e-6
+        # all requests integral: the model itself, whose optimum is the independent DP's
+        assert round(full) == opt
