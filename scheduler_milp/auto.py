@@ -162,11 +162,15 @@ class _Portfolio:
         )
 
 
-def _lagrange_bound(instance: Instance, plan: Plan, seconds: float) -> int:
-    """The Lagrangian bound, with ``plan`` as upper bound, horizon and initial prices."""
-    from .bounds import lagrangian
+def _lagrange_bounds(instance: Instance, plan: Plan, seconds: float) -> list[tuple[str, int]]:
+    """The Lagrangian bound (``plan`` as upper bound, horizon and initial prices), then its sawtooth lift."""
+    from .bounds import lifted_lagrangian
 
-    return int(lagrangian(instance, ub=plan.total_latency, iterations=10_000, time_limit=seconds, plan=plan).bound)
+    res, lift, _ = lifted_lagrangian(instance, seconds, ub=plan.total_latency, iterations=10_000, plan=plan)
+    found = [("lagrange", int(res.bound))]
+    if lift is not None:
+        found.append(("sawtooth", int(lift)))
+    return found
 
 
 def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, int | None]:
@@ -213,7 +217,8 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
             best_bound = max(best_bound, bound)
 
     def lagrange() -> None:
-        offer("lagrange", _lagrange_bound(instance, plan, budget * float(params["lagrange_share"])))
+        for source, bound in _lagrange_bounds(instance, plan, budget * float(params["lagrange_share"])):
+            offer(source, bound)
 
     def lp() -> None:
         left = deadline - time.perf_counter()
@@ -503,7 +508,8 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     # 4. Lagrangian bound ---------------------------------------------------------------------------
     def lagrange() -> None:
         assert port.plan is not None
-        port.offer_bound(_lagrange_bound(instance, port.plan, port.left() * float(prm["lagrange_share"])), "lagrange")
+        for source, bound in _lagrange_bounds(instance, port.plan, port.left() * float(prm["lagrange_share"])):
+            port.offer_bound(bound, source)
 
     if port.plan is not None and worker is None:
         run_phase("lagrange", lagrange)

@@ -790,6 +790,52 @@ def lagrangian_cg(
 
 
 # ---------------------------------------------------------------------- combined
+#: the sawtooth lift is tried when ``n * H`` is at most this (about 1 s per 2.5e7 pairs, compiled)
+LIFT_MAX_CELLS = 30_000_000
+#: share of a Lagrangian phase's seconds kept for the lift when it applies
+LIFT_SHARE = 0.1
+
+
+def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float = math.inf) -> int | None:
+    """The sawtooth bound at ``result``'s prices, rounded safely (docs/bounds.md, section 4); ``None`` if not tried.
+
+    Not tried with block size > 1 (it is not a bound there), when ``n * H`` exceeds
+    :data:`LIFT_MAX_CELLS`, or when ``deadline`` (``time.perf_counter()``) passes first.
+    """
+    if instance.block_size != 1 or instance.n * max(len(result.prices), 1) > LIFT_MAX_CELLS:
+        return None
+    from .sawtooth import sawtooth_bound
+
+    lifted = sawtooth_bound(instance, result.prices, deadline)
+    if lifted is None:
+        return None
+    value, theta = lifted
+    # the same safe rounding as the Lagrangian's own value
+    bound = max(round_bound(value - 1e-9 * abs(value) - 1e-6) or 0, instance.trivial_lower_bound())
+    log.info("sawtooth lift: %d (Lagrangian %d, theta %.3g)", bound, result.bound, theta)
+    return bound
+
+
+def lifted_lagrangian(
+    instance: Instance, time_limit: float | None, **kwargs: Any
+) -> tuple[LagrangianResult, int | None, float | None]:
+    """:func:`lagrangian` with ``time_limit`` less :data:`LIFT_SHARE` of it, then :func:`sawtooth_lift` by the limit.
+
+    ``kwargs`` go to :func:`lagrangian`. Returns the Lagrangian's result, the lift (or ``None``)
+    and the time limit the ascent itself had.
+    """
+    t0 = time.perf_counter()
+    plan = kwargs.get("plan")
+    horizon = kwargs.get("horizon") or (plan.makespan if plan is not None else None)
+    # worth keeping time back only where the lift will be tried (the horizon, when known, sets its cost)
+    applies = instance.block_size == 1 and (horizon is None or instance.n * int(horizon) <= LIFT_MAX_CELLS)
+    own = None if time_limit is None else time_limit * (1.0 - LIFT_SHARE if applies else 1.0)
+    res = lagrangian(instance, time_limit=own, **kwargs)
+    if not applies:
+        return res, None, own
+    return res, sawtooth_lift(instance, res, math.inf if time_limit is None else t0 + time_limit), own
+
+
 def best_lower_bound(instance: Instance, ub: int | None = None, time_limit: float | None = 30.0, plan: Plan | None = None) -> tuple[int, str]:
     """The best proven bound within ``time_limit`` seconds: ``(value, name)`` of the winner."""
     t0 = time.perf_counter()
@@ -800,8 +846,10 @@ def best_lower_bound(instance: Instance, ub: int | None = None, time_limit: floa
     ]
     left = None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - t0))
     if left is None or left > 0:
-        res = lagrangian(instance, ub=ub, time_limit=left, plan=plan)
+        res, lift, _ = lifted_lagrangian(instance, left, ub=ub, plan=plan)
         found.append((res.bound, "lagrange"))
+        if lift is not None:
+            found.append((lift, "sawtooth"))
     return max(found, key=lambda x: x[0])
 
 
@@ -857,27 +905,31 @@ def solve_lagrange(instance: Instance, options: SolveOptions | None = None) -> S
     def compute(inst: Instance, opts: SolveOptions, plan: Plan, left: float | None) -> tuple[int, dict[str, Any]]:
         p = opts.params
         iters = int(p.get("iterations", opts.iteration_limit or 200))
-        res = lagrangian(
+        res, lift, own_limit = lifted_lagrangian(
             inst,
+            left,
             ub=plan.total_latency,
             iterations=iters,
-            time_limit=left,
             horizon=None if p.get("horizon") is None else int(p["horizon"]),
             bucket_width=None if p.get("bucket_width") is None else int(p["bucket_width"]),
             plan=plan,
         )
         vol = volume_bound(inst)
         busy = busy_time_bound(inst)
-        best = max((res.bound, "lagrange"), (busy, "busy-time"), (vol, "volume"), key=lambda x: x[0])
+        found = [(res.bound, "lagrange"), (busy, "busy-time"), (vol, "volume")]
+        if lift is not None:
+            found.append((lift, "sawtooth"))
+        best = max(found, key=lambda x: x[0])
         stats: dict[str, Any] = {
             "bound_source": best[1],
             "lagrange_bound": res.bound,
+            "sawtooth_bound": lift,
             "volume_bound": vol,
             "busy_time_bound": busy,
             "iterations": res.iterations,
             "horizon": res.horizon,
             "bucket_width": res.bucket_width,
-            "timed_out": left is not None and res.seconds >= left and res.iterations < iters,
+            "timed_out": own_limit is not None and res.seconds >= own_limit and res.iterations < iters,
         }
         return best[0], stats
 

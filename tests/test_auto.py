@@ -188,7 +188,7 @@ def test_a_bound_from_the_second_process_stops_the_plan_search():
     assert max(busy_time_bound(inst), volume_bound(inst)) < solve(inst, "lp").lower_bound  # only the LP closes it
     res = solve(inst, "auto", SolveOptions(time_limit=30, seed=0, threads=2))
     assert res.status is Status.OPTIMAL, res.stats
-    assert res.stats["bound_source"] in ("lagrange", "lp")
+    assert res.stats["bound_source"] in ("lagrange", "sawtooth", "lp")
     phases = res.stats["phase_seconds"]
     # the long repack either saw the proof arrive (stopped early) or never started; lns never ran
     assert "repack-2" in res.stats.get("stopped_early", []) or "repack-2" not in phases, res.stats

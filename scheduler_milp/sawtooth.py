@@ -1,0 +1,178 @@
+"""The sawtooth lift: a Lagrangian bound stronger than the time-indexed LP (docs/bounds.md, section 4).
+
+No relaxation over rounds sees that memory grows between completions: in the LP some request
+completes (fractionally) in every round, so memory can stay at ``M``. In a plan, if the first of
+the ``b`` requests running in round ``r`` to end runs its last round ``d`` rounds later, all ``b``
+grow by ``d`` until then, so ``usage(r) + b d <= M``. With ``E`` the set of rounds that are some
+request's last round and ``delta(r)`` the distance from ``r`` to the next round of ``E``, every plan
+(block size 1) satisfies
+
+* ``usage(r) + |running(r)| delta(r) <= M`` in every round ``r``, and
+* ``sum_i m_i (s_i + 1) <= W = n M - sum_i (o_i - 1)``, where ``m_i`` is the number of rounds of
+  ``E`` inside request ``i``'s run (in such a round the requests that go on hold at least
+  ``s_i + 1`` each, the ending ones their peaks, at most ``M`` in all, and ``|E| <= n``).
+
+Pricing the first with the Lagrangian's ``lambda_r >= 0`` and the second with ``theta >= 0`` splits
+the bound by request again. Inside a run cut into ``m`` segments ``sum delta = sum L (L - 1) / 2 >=
+o (o / m - 1) / 2``, so request ``i`` started in round ``t`` pays at least
+
+``t + o_i - a_i + sum_k lambda_(t+k-1) (s_i + k) + min_(1 <= m <= o_i) [lam_min o_i (o_i / m - 1) / 2 + theta (s_i + 1) m]``
+
+with ``lam_min`` the smallest price over its run, and ``L_saw(lambda, theta) = sum_i min_t (...) -
+M sum_r lambda_r - theta W`` is a lower bound for every ``lambda, theta >= 0``. ``theta = 0`` gives
+back the Lagrangian ``L(lambda)``; :func:`sawtooth_bound` takes the prices of the Lagrangian ascent
+and maximises over ``theta`` (``L_saw`` is concave in ``theta``: a minimum of affine functions).
+
+The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
+grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
+bounds does not import numba.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from .instance import Instance
+
+FloatArray = NDArray[np.float64]
+
+#: the ``theta`` grid of a pass, as multiples of the mean price (two passes: wide, then around the best)
+WIDE_GRID = np.geomspace(1e-4, 10.0, 16)
+FINE_SPAN = 4.0
+
+
+@njit(cache=True, nogil=True)
+def _lifted(base, low, o, s1, inv_root, thetas, cost):  # pragma: no cover - compiled
+    """Lower ``cost[k]`` to the lifted cost of one start (``base``, ``low`` = smallest price of the run)."""
+    for k in range(thetas.size):
+        m = 1.0
+        if low > 0.0:
+            # the real minimiser of low o^2 / (2m) + theta s1 m, clamped to 1 <= m <= o
+            m = min(max(o * math.sqrt(low / (2.0 * s1)) * inv_root[k], 1.0), float(o))
+        c = base + low * o * (o / m - 1.0) / 2.0 + thetas[k] * s1 * m
+        if c < cost[k]:
+            cost[k] = c
+
+
+@njit(cache=True, nogil=True)
+def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, thetas, out):  # pragma: no cover - compiled
+    """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``."""
+    n_theta = thetas.size
+    inv_root = 1.0 / np.sqrt(thetas)
+    cost = np.empty(n_theta)
+    base = np.empty(horizon + 1)
+    for i in range(first, last):
+        o = output[i]
+        a = arrival[i]
+        s1 = prompt[i] + 1.0
+        level = 0
+        while (2 << level) <= o:
+            level += 1
+        span = 1 << level
+        # every start after the priced horizon costs more than the first of them: t <= max(H, a)
+        count = max(horizon, a) - a + 1
+        best_t = a
+        for j in range(count):
+            t = a + j
+            if t < horizon:
+                base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t])
+            else:
+                base[j] = float(t + o - a)
+            if base[j] < base[best_t - a]:
+                best_t = t
+        # the lift is >= 0, so only starts whose base cost is below the lifted cost of the
+        # cheapest start can win: evaluate that one first, then those
+        for k in range(n_theta):
+            cost[k] = np.inf
+        for phase in range(2):
+            ceiling = np.inf if phase == 0 else cost.max()
+            for j in range(count):
+                t = a + j
+                if (phase == 0 and t != best_t) or (phase == 1 and (t == best_t or base[j] >= ceiling)):
+                    continue
+                low = min(table[level, t], table[level, t + o - span]) if t < horizon else 0.0
+                _lifted(base[j], low, o, s1, inv_root, thetas, cost)
+        for k in range(n_theta):
+            out[k] += cost[k]
+
+
+def _range_min_table(padded: FloatArray) -> FloatArray:
+    """``table[j, t] = min(padded[t : t + 2**j])`` (sparse table; entries past the end are +inf)."""
+    length = padded.size
+    levels = max(1, int(math.floor(math.log2(max(length, 1)))) + 1)
+    table = np.full((levels, length), np.inf)
+    table[0] = padded
+    for j in range(1, levels):
+        half = 1 << (j - 1)
+        table[j, : length - half] = np.minimum(table[j - 1, : length - half], table[j - 1, half:])
+    return table
+
+
+class _Tables:
+    """Prefix sums and the range-minimum table of one price vector (shared by every ``theta``)."""
+
+    def __init__(self, instance: Instance, prices: FloatArray):
+        lam = np.maximum(np.asarray(prices, dtype=np.float64), 0.0)
+        self.horizon = int(lam.size)
+        self.output = instance.output_len.astype(np.int64)
+        self.prompt = instance.prompt_len.astype(np.float64)
+        self.arrival = instance.arrival.astype(np.int64)
+        padded = np.zeros(self.horizon + int(self.output.max()) + 1)
+        padded[: self.horizon] = lam
+        self.prefix = np.concatenate(([0.0], np.cumsum(padded)))
+        self.moment = np.concatenate(([0.0], np.cumsum(padded * np.arange(padded.size))))
+        self.table = _range_min_table(padded)
+        self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
+        self.fixed = float(instance.memory_budget) * float(lam.sum())
+        self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
+
+
+def lifted_values(
+    instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, tables: _Tables | None = None
+) -> FloatArray | None:
+    """``L_saw(prices, theta)`` for each ``theta > 0`` of ``thetas`` (module docstring); ``None`` past ``deadline``.
+
+    Valid lower bounds on the total latency only with block size 1 (:func:`sawtooth_bound` checks).
+    """
+    tab = tables if tables is not None else _Tables(instance, prices)
+    grid = np.asarray(thetas, dtype=np.float64)
+    if (grid <= 0).any():
+        raise ValueError("lifted_values: every theta must be > 0")
+    out = np.zeros(grid.size)
+    n = instance.n
+    for first in range(0, n, chunk):  # compiled chunks, the deadline checked between
+        if time.perf_counter() >= deadline:
+            return None
+        _pass(tab.prefix, tab.moment, tab.table, tab.horizon, tab.prompt, tab.output, tab.arrival, first, min(n, first + chunk), grid, out)
+    return np.asarray(out - tab.fixed - grid * tab.budget, dtype=np.float64)
+
+
+def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = math.inf) -> tuple[float, float] | None:
+    """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` when not applicable.
+
+    ``prices[r] >= 0`` are memory prices of rounds ``0..H-1`` (0 beyond), e.g. the Lagrangian's
+    best. Not applicable with block size > 1 (memory then grows in steps, and ``usage(r) + b d
+    <= M`` does not follow) or when ``deadline`` (``time.perf_counter()``) passes before the first
+    grid is done. Batch prices are taken as 0, which keeps it a bound. Cost: two compiled passes
+    over the ``(request, start)`` pairs below ``H`` (a wide grid of ``theta``, then a fine one
+    around its best), each evaluating the grid only at starts that can still win.
+    """
+    if instance.block_size != 1:
+        return None
+    tab = _Tables(instance, prices)
+    best_value, best_theta = -math.inf, 0.0
+    grid = tab.scale * WIDE_GRID
+    for _ in range(2):
+        values = lifted_values(instance, prices, grid, deadline, tables=tab)
+        if values is None:
+            break
+        k = int(np.argmax(values))
+        if values[k] > best_value:
+            best_value, best_theta = float(values[k]), float(grid[k])
+        grid = best_theta * np.geomspace(1.0 / FINE_SPAN, FINE_SPAN, WIDE_GRID.size)
+    return None if best_value == -math.inf else (best_value, best_theta)

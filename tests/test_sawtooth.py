@@ -1,0 +1,123 @@
+"""The sawtooth lift: its two facts hold on real plans, the compiled pass matches loops, it stays a bound."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scheduler_milp.bounds import lagrangian
+from scheduler_milp.dp import solve_dp
+from scheduler_milp.generators import random_instance
+from scheduler_milp.instance import Instance
+from scheduler_milp.plan import memory_per_round
+from scheduler_milp.registry import solve
+from scheduler_milp.result import SolveOptions, Status
+from scheduler_milp.sawtooth import lifted_values, sawtooth_bound
+from scheduler_milp.traces import sample_backlog
+
+from .test_bounds import plain_dual
+from .test_dp import random_tiny
+
+
+def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
+    """``L_saw(prices, theta)`` written as loops over requests, starts and rounds (B = 1)."""
+    horizon = len(prices)
+    total = 0.0
+    for i in range(instance.n):
+        s, o, a = int(instance.prompt_len[i]), int(instance.output_len[i]), int(instance.arrival[i])
+        best = math.inf
+        for t in range(a, max(horizon, a) + 1):
+            cost = float(t + o - a)
+            low = math.inf
+            for k in range(1, o + 1):
+                r = t + k - 1
+                price = float(prices[r]) if r < horizon else 0.0
+                cost += price * (s + k)
+                low = min(low, price)
+            if low > 0:
+                m = min(max(o * math.sqrt(low / (2 * theta * (s + 1))), 1.0), float(o))
+            else:
+                m = 1.0
+            best = min(best, cost + low * o * (o / m - 1) / 2 + theta * (s + 1) * m)
+        total += best
+    budget = instance.n * instance.memory_budget - float((instance.output_len - 1).sum())
+    return total - instance.memory_budget * float(np.sum(prices)) - theta * budget
+
+
+def check_facts(instance: Instance, start_round: np.ndarray) -> None:
+    """The two inequalities the lift prices, checked round by round on one plan (block size 1)."""
+    start = np.asarray(start_round, dtype=np.int64)
+    last = start + instance.output_len - 1
+    usage = memory_per_round(instance, start)
+    ends = np.unique(last)
+    for r in range(len(usage)):
+        running = np.flatnonzero((start <= r) & (last >= r))
+        if running.size == 0:
+            continue
+        delta = int(ends[np.searchsorted(ends, r)]) - r  # distance to the next last round
+        assert usage[r] + running.size * delta <= instance.memory_budget, (r, usage[r], running.size, delta)
+    segments = np.array([np.count_nonzero((ends >= start[i]) & (ends <= last[i])) for i in range(instance.n)])
+    weighted = int((segments * (instance.prompt_len + 1)).sum())
+    assert weighted <= instance.n * instance.memory_budget - int((instance.output_len - 1).sum())
+
+
+def test_the_two_facts_hold_on_every_plan_of_random_instances() -> None:
+    rng = np.random.default_rng(7)
+    for seed in range(25):
+        inst = random_instance(8, seed, prompt_range=(1, 6), output_range=(1, 12), memory=int(rng.integers(20, 40)),
+                               arrivals=None if seed % 2 else 6)
+        for method in ("fcfs", "svf", "sf", "mcsf", "repack"):
+            plan = solve(inst, method, SolveOptions(time_limit=1, seed=seed, iteration_limit=200)).plan
+            assert plan is not None
+            check_facts(inst, plan.start_round)
+
+
+def test_compiled_pass_matches_plain_loops() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        inst = random_tiny(rng, n_max=6, len_max=6)
+        horizon = int(rng.integers(1, 25))
+        prices = rng.exponential(0.3, horizon) * (rng.random(horizon) < 0.8)
+        thetas = rng.exponential(0.05, 3) + 1e-6
+        got = lifted_values(inst, prices, thetas)
+        assert got is not None
+        for theta, value in zip(thetas, got, strict=True):
+            assert abs(value - plain_lifted(inst, prices, float(theta))) <= 1e-7 * max(1.0, abs(value))
+
+
+def test_the_lift_never_exceeds_the_optimum() -> None:
+    rng = np.random.default_rng(2026)
+    checked = 0
+    while checked < 80:
+        inst = random_tiny(rng, n_max=6, len_max=6)
+        if inst.block_size != 1:
+            assert sawtooth_bound(inst, np.ones(5)) is None
+            continue
+        checked += 1
+        opt = solve_dp(inst)
+        assert opt.status is Status.OPTIMAL and opt.objective is not None
+        lag = lagrangian(inst, iterations=40, time_limit=None, method="subgradient")
+        for prices in (lag.prices, rng.exponential(0.5, int(rng.integers(1, 20)))):
+            lifted = sawtooth_bound(inst, prices)
+            assert lifted is not None
+            assert lifted[0] <= opt.objective + 1e-9, inst.to_dict()
+            grid = lifted_values(inst, prices, np.geomspace(1e-4, 10.0, 9))
+            assert grid is not None and (grid <= opt.objective + 1e-9).all(), inst.to_dict()
+
+
+def test_the_lift_raises_the_lagrangian_on_a_packed_trace_backlog() -> None:
+    inst = sample_backlog("conv=1", 40, seed=0, memory=8192)
+    lag = lagrangian(inst, iterations=30, time_limit=None, method="subgradient")
+    plain = plain_dual(inst, lag.prices, lag.horizon)
+    lifted = sawtooth_bound(inst, lag.prices)
+    assert lifted is not None
+    value, theta = lifted
+    assert theta > 0
+    # the same prices, a better bound: the lift is not a rounding matter here
+    assert value > plain + 0.001 * plain, (value, plain)
+
+
+def test_a_passed_deadline_gives_no_lift() -> None:
+    inst = random_instance(6, 0)
+    assert sawtooth_bound(inst, np.ones(10), deadline=0.0) is None
