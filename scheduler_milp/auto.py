@@ -12,7 +12,8 @@ it runs, in this order, each phase capped by its share of the time *still left* 
    3% of the time left: its insertion construction alone is 8-12% better than ``svf`` on packed
    backlogs, so the Lagrangian ascent gets a much better upper bound and the gap is known early;
 4. **Lagrangian bound ascent** (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper
-   bound and initial prices), 40% of the time left;
+   bound and initial prices), 40% of the time left, the last tenth of it for the sawtooth lift at
+   its prices (:func:`scheduler_milp.bounds.sawtooth_lift`, offered as ``sawtooth``);
 5. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
 6. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
    with the best plan, 60% of the time left; on small instances this usually proves optimality.

@@ -897,7 +897,7 @@ def solve_busy_bound(instance: Instance, options: SolveOptions | None = None) ->
 
 
 def solve_lagrange(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``lagrange``: the best fast heuristic plan with the Lagrangian bound (or a cheap bound if higher).
+    """``lagrange``: the best fast heuristic plan with the Lagrangian bound, its sawtooth lift, or a cheap bound if higher.
 
     Params: ``iterations`` (default 200), ``bucket_width``, ``horizon``.
     """

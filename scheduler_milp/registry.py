@@ -69,7 +69,7 @@ register("milp", "exact", "scheduler_milp.formulations.milp:solve_milp", "time-i
 register("cpsat", "exact", "scheduler_milp.formulations.cpsat:solve_cpsat", "time-indexed CP-SAT model: symmetry breaking, completion-count cuts, energy bound, complete hint", max_n=60)
 register("lp", "bound", "scheduler_milp.formulations.lp:solve_lp", "LP relaxation bound of the time-indexed model; plan by LP mean-start order", max_n=400)
 register("volume-bound", "bound", "scheduler_milp.bounds:solve_volume_bound", "best fast heuristic plan with the volume lower bound (sorted completions vs volumes)")
-register("lagrange", "bound", "scheduler_milp.bounds:solve_lagrange", "best fast heuristic plan with the Lagrangian bound of the time-indexed model's memory rows")
+register("lagrange", "bound", "scheduler_milp.bounds:solve_lagrange", "best fast heuristic plan with the Lagrangian bound of the time-indexed model's memory rows and its sawtooth lift (stronger than the LP)")
 register("lns", "heuristic", "scheduler_milp.lns:solve_lns", "large-neighbourhood search: re-place blocks of requests exactly with CP-SAT windows")
 register("auto", "portfolio", "scheduler_milp.auto:solve_auto", "portfolio: fast plans, bounds (volume, Lagrangian, LP), exact if tiny, repack, lns (2 processes); best plan with certified gap")
 _H = "scheduler_milp.heuristics"

@@ -215,3 +215,25 @@ def test_lagrangian_respects_the_time_limit():
     assert res.bound <= solve(inst, "svf").objective
     with pytest.raises(ValueError):
         lagrangian(inst, time_limit=1.0, method="nope")
+
+
+def test_the_lifted_lagrangian_keeps_its_time_limit_and_reports_the_lift():
+    import time
+
+    from scheduler_milp.bounds import lifted_lagrangian
+    from scheduler_milp.sawtooth import sawtooth_bound
+
+    rng = np.random.default_rng(3)
+    inst = Instance.create(2000, rng.integers(50, 400, 300), rng.integers(5, 120, 300))
+    sawtooth_bound(inst, np.ones(3))  # compile (fresh environment) or load the pass before timing
+    t0 = time.perf_counter()
+    res, lift, own = lifted_lagrangian(inst, 2.0, iterations=100_000)
+    assert time.perf_counter() - t0 < 3.0
+    assert own is not None and own < 2.0  # the ascent left the lift its share (it may not finish in it)
+    # with an iteration limit the ascent ends early and the lift has the rest of the time
+    res, lift, own = lifted_lagrangian(inst, 30.0, iterations=100)
+    assert lift is not None and res.bound - 1 <= lift <= solve(inst, "svf").objective
+    # block size 2: no lift, and the ascent gets the whole limit
+    blocky = Instance.create(2000, rng.integers(50, 400, 30), rng.integers(5, 120, 30), block_size=2)
+    res2, lift2, own2 = lifted_lagrangian(blocky, 1.0, iterations=50)
+    assert lift2 is None and own2 == 1.0 and res2.bound <= solve(blocky, "svf").objective
