@@ -163,15 +163,15 @@ class _Portfolio:
         )
 
 
-def _lagrange_bounds(instance: Instance, plan: Plan, seconds: float) -> list[tuple[str, int]]:
-    """The Lagrangian bound (``plan`` as upper bound, horizon and initial prices), then its sawtooth lift."""
+def _lagrange_bounds(instance: Instance, plan: Plan, seconds: float, offer: Callable[[str, int], None]) -> None:
+    """Offer the Lagrangian bound (``plan`` as upper bound, horizon and initial prices), then its sawtooth lift."""
     from .bounds import lifted_lagrangian
 
-    res, lift, _ = lifted_lagrangian(instance, seconds, ub=plan.total_latency, iterations=10_000, plan=plan)
-    found = [("lagrange", int(res.bound))]
+    _, lift, _ = lifted_lagrangian(
+        instance, seconds, on_ascent=lambda res: offer("lagrange", int(res.bound)), ub=plan.total_latency, iterations=10_000, plan=plan
+    )
     if lift is not None:
-        found.append(("sawtooth", int(lift)))
-    return found
+        offer("sawtooth", int(lift))
 
 
 def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, int | None]:
@@ -218,8 +218,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
             best_bound = max(best_bound, bound)
 
     def lagrange() -> None:
-        for source, bound in _lagrange_bounds(instance, plan, budget * float(params["lagrange_share"])):
-            offer(source, bound)
+        _lagrange_bounds(instance, plan, budget * float(params["lagrange_share"]), offer)
 
     def lp() -> None:
         left = deadline - time.perf_counter()
@@ -509,8 +508,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     # 4. Lagrangian bound ---------------------------------------------------------------------------
     def lagrange() -> None:
         assert port.plan is not None
-        for source, bound in _lagrange_bounds(instance, port.plan, port.left() * float(prm["lagrange_share"])):
-            port.offer_bound(bound, source)
+        _lagrange_bounds(instance, port.plan, port.left() * float(prm["lagrange_share"]), lambda source, bound: port.offer_bound(bound, source))
 
     if port.plan is not None and worker is None:
         run_phase("lagrange", lagrange)

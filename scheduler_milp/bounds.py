@@ -817,12 +817,13 @@ def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float 
 
 
 def lifted_lagrangian(
-    instance: Instance, time_limit: float | None, **kwargs: Any
+    instance: Instance, time_limit: float | None, on_ascent: Callable[[LagrangianResult], None] | None = None, **kwargs: Any
 ) -> tuple[LagrangianResult, int | None, float | None]:
     """:func:`lagrangian` with ``time_limit`` less :data:`LIFT_SHARE` of it, then :func:`sawtooth_lift` by the limit.
 
-    ``kwargs`` go to :func:`lagrangian`. Returns the Lagrangian's result, the lift (or ``None``)
-    and the time limit the ascent itself had.
+    ``kwargs`` go to :func:`lagrangian`; ``on_ascent`` hears the Lagrangian's result before the
+    lift starts (``auto`` offers its bound at once). Returns the Lagrangian's result, the lift
+    (or ``None``) and the time limit the ascent itself had.
     """
     t0 = time.perf_counter()
     plan = kwargs.get("plan")
@@ -831,6 +832,8 @@ def lifted_lagrangian(
     applies = instance.block_size == 1 and (horizon is None or instance.n * int(horizon) <= LIFT_MAX_CELLS)
     own = None if time_limit is None else time_limit * (1.0 - LIFT_SHARE if applies else 1.0)
     res = lagrangian(instance, time_limit=own, **kwargs)
+    if on_ascent is not None:
+        on_ascent(res)
     if not applies:
         return res, None, own
     return res, sawtooth_lift(instance, res, math.inf if time_limit is None else t0 + time_limit), own
