@@ -39,6 +39,20 @@ FloatArray = NDArray[np.float64]
 PLAN_METHODS = ("sf", "svf", "fcfs", "mcsf", "size")
 
 
+def _safe_ceil(value: float) -> int:
+    """``value`` (a float lower bound) rounded up to an integer that is still a bound (0 at least).
+
+    Float sums of up to ~1e10 carry a relative error of ~1e-15: a relative margin of 1e-9 (and
+    1e-6 absolute) before rounding up keeps the rounding safe.
+    """
+    return round_bound(value - 1e-9 * abs(value) - 1e-6) or 0
+
+
+def _proven_bound(instance: Instance, value: float) -> int:
+    """A float lower bound ``value`` on the total latency as a proven integer bound, never below ``sum o_i``."""
+    return max(_safe_ceil(value), instance.trivial_lower_bound())
+
+
 # ---------------------------------------------------------------------- volume bound
 def volume_bound_terms(instance: Instance) -> IntArray:
     """``lb_k`` for ``k = 1..n``: a lower bound on the ``k``-th smallest completion round.
@@ -117,9 +131,7 @@ def busy_time_bound(instance: Instance) -> int:
         by_batch = _moment_bound(out, np.ones(instance.n), float(instance.max_batch)) + float(out.sum()) / 2.0
         value = max(value, by_batch)
     value -= float(instance.arrival.sum())
-    # float sums of up to ~1e10 carry a tiny relative error: keep a margin before rounding up
-    bound = round_bound(value - 1e-9 * abs(value) - 1e-6) or 0
-    return max(bound, instance.trivial_lower_bound())
+    return _proven_bound(instance, value)
 
 
 # ---------------------------------------------------------------------- Lagrangian
@@ -490,9 +502,7 @@ def lagrangian(
                 mu = np.maximum(0.0, mu + step * gb)
         if mu is not None and best_mu is not None:
             mu = best_mu.copy()
-    # Float sums of ~1e8 carry relative noise ~1e-15; a margin of 1e-9 relative keeps the rounding safe.
-    safe = best_val - 1e-9 * abs(best_val) - 1e-6
-    bound = max(round_bound(safe) or 0, instance.trivial_lower_bound())
+    bound = _proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
     log.info("lagrangian: bound %d after %d iterations (H=%d, w=%d) in %.2fs", bound, done, H, w, secs)
     return LagrangianResult(bound, best_val, best_lam, best_start, H, w, done, secs, history)
@@ -748,7 +758,7 @@ def lagrangian_cg(
         added = 0
         # L <= LP optimum; for g = 1 the master value is above it, so a rounded bound at the
         # master value cannot improve; for g > 1 the master only bounds the grouped LP: refine.
-        closed = (round_bound(best_val - 1e-9 * abs(best_val) - 1e-6) or 0) >= math.ceil(lp_value - 1e-6)
+        closed = _safe_ceil(best_val) >= math.ceil(lp_value - 1e-6)
         if not closed:
             for a_try in (alpha, 0.0) if alpha > 0 else (0.0,):
                 lam = a_try * best_lam + (1.0 - a_try) * lam_m
@@ -782,8 +792,7 @@ def lagrangian_cg(
             req, start = master.columns()
             master = _Master(instance, H, g)
             master.add(req, start)
-    safe = best_val - 1e-9 * abs(best_val) - 1e-6
-    bound = max(round_bound(safe) or 0, instance.trivial_lower_bound())
+    bound = _proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
     log.info("lagrangian (cg): bound %d after %d pricings, %d columns, master %.1f (H=%d) in %.2fs", bound, done, master.n_cols, lp_value, H, secs)
     return LagrangianResult(bound, best_val, best_lam, best_start, H, 1, done, secs, history, converged)
@@ -796,13 +805,18 @@ LIFT_MAX_CELLS = 30_000_000
 LIFT_SHARE = 0.1
 
 
+def _lift_applies(instance: Instance, horizon: int | None) -> bool:
+    """Whether :func:`sawtooth_lift` is tried: block size 1 and ``n * H`` within :data:`LIFT_MAX_CELLS` (``None``: not known yet)."""
+    return instance.block_size == 1 and (horizon is None or instance.n * max(int(horizon), 1) <= LIFT_MAX_CELLS)
+
+
 def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float = math.inf) -> int | None:
     """The sawtooth bound at ``result``'s prices, rounded safely (docs/bounds.md, section 4); ``None`` if not tried.
 
     Not tried with block size > 1 (it is not a bound there), when ``n * H`` exceeds
     :data:`LIFT_MAX_CELLS`, or when ``deadline`` (``time.perf_counter()``) passes first.
     """
-    if instance.block_size != 1 or instance.n * max(len(result.prices), 1) > LIFT_MAX_CELLS:
+    if not _lift_applies(instance, len(result.prices)):
         return None
     from .sawtooth import sawtooth_bound
 
@@ -810,8 +824,7 @@ def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float 
     if lifted is None:
         return None
     value, theta = lifted
-    # the same safe rounding as the Lagrangian's own value
-    bound = max(round_bound(value - 1e-9 * abs(value) - 1e-6) or 0, instance.trivial_lower_bound())
+    bound = _proven_bound(instance, value)
     log.info("sawtooth lift: %d (Lagrangian %d, theta %.3g)", bound, result.bound, theta)
     return bound
 
@@ -829,7 +842,7 @@ def lifted_lagrangian(
     plan = kwargs.get("plan")
     horizon = kwargs.get("horizon") or (plan.makespan if plan is not None else None)
     # worth keeping time back only where the lift will be tried (the horizon, when known, sets its cost)
-    applies = instance.block_size == 1 and (horizon is None or instance.n * int(horizon) <= LIFT_MAX_CELLS)
+    applies = _lift_applies(instance, horizon)
     own = None if time_limit is None else time_limit * (1.0 - LIFT_SHARE if applies else 1.0)
     res = lagrangian(instance, time_limit=own, **kwargs)
     if on_ascent is not None:

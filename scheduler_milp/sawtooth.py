@@ -118,6 +118,7 @@ class _Tables:
 
     def __init__(self, instance: Instance, prices: FloatArray):
         lam = np.maximum(np.asarray(prices, dtype=np.float64), 0.0)
+        self.n = instance.n
         self.horizon = int(lam.size)
         self.output = instance.output_len.astype(np.int64)
         self.prompt = instance.prompt_len.astype(np.float64)
@@ -131,25 +132,26 @@ class _Tables:
         self.fixed = float(instance.memory_budget) * float(lam.sum())
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
 
+    def values(self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64) -> FloatArray | None:
+        """``L_saw`` at these prices for each ``theta > 0`` of ``thetas``; ``None`` past ``deadline``."""
+        grid = np.asarray(thetas, dtype=np.float64)
+        if (grid <= 0).any():
+            raise ValueError("lifted_values: every theta must be > 0")
+        out = np.zeros(grid.size)
+        for first in range(0, self.n, chunk):  # compiled chunks, the deadline checked between
+            if time.perf_counter() >= deadline:
+                return None
+            last = min(self.n, first + chunk)
+            _pass(self.prefix, self.moment, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out)
+        return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
-def lifted_values(
-    instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, tables: _Tables | None = None
-) -> FloatArray | None:
+
+def lifted_values(instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf) -> FloatArray | None:
     """``L_saw(prices, theta)`` for each ``theta > 0`` of ``thetas`` (module docstring); ``None`` past ``deadline``.
 
     Valid lower bounds on the total latency only with block size 1 (:func:`sawtooth_bound` checks).
     """
-    tab = tables if tables is not None else _Tables(instance, prices)
-    grid = np.asarray(thetas, dtype=np.float64)
-    if (grid <= 0).any():
-        raise ValueError("lifted_values: every theta must be > 0")
-    out = np.zeros(grid.size)
-    n = instance.n
-    for first in range(0, n, chunk):  # compiled chunks, the deadline checked between
-        if time.perf_counter() >= deadline:
-            return None
-        _pass(tab.prefix, tab.moment, tab.table, tab.horizon, tab.prompt, tab.output, tab.arrival, first, min(n, first + chunk), grid, out)
-    return np.asarray(out - tab.fixed - grid * tab.budget, dtype=np.float64)
+    return _Tables(instance, prices).values(thetas, deadline)
 
 
 def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = math.inf) -> tuple[float, float] | None:
@@ -168,7 +170,7 @@ def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = mat
     best_value, best_theta = -math.inf, 0.0
     grid = tab.scale * WIDE_GRID
     for _ in range(2):
-        values = lifted_values(instance, prices, grid, deadline, tables=tab)
+        values = tab.values(grid, deadline)
         if values is None:
             break
         k = int(np.argmax(values))

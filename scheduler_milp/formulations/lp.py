@@ -147,19 +147,18 @@ def partial_integer_bound(
     """
     import highspy
 
+    cols = np.flatnonzero(np.isin(model.col_request, np.asarray(integer_requests, dtype=np.int64))).astype(np.int32)
+    if not cols.size:  # the LP itself, where only a proven optimum is a bound
+        res = solve_lp_model(model, time_limit=time_limit, threads=threads)
+        if res.bound is None:
+            raise TimeoutError("partial_integer_bound: LP not solved within the time limit")
+        return res.bound, True
     h = _highs_model(model, time_limit, threads, count_cuts=True)
     h.setOptionValue("mip_rel_gap", 0.0)
-    cols = np.flatnonzero(np.isin(model.col_request, np.asarray(integer_requests, dtype=np.int64))).astype(np.int32)
-    if cols.size:
-        h.changeColsIntegrality(int(cols.size), cols, np.full(cols.size, highspy.HighsVarType.kInteger))
+    h.changeColsIntegrality(int(cols.size), cols, np.full(cols.size, highspy.HighsVarType.kInteger))
     h.run()
     optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    info = h.getInfo()
-    if not cols.size:  # a pure LP: only its optimum is a bound
-        if not optimal:
-            raise TimeoutError("partial_integer_bound: LP not solved within the time limit")
-        return float(info.objective_function_value), True
-    return float(info.mip_dual_bound), optimal
+    return float(h.getInfo().mip_dual_bound), optimal
 
 
 def lp_relaxation(
