@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from scheduler_milp.bounds import lagrangian
+from scheduler_milp.bounds import fluid_lift, fluid_prices, lagrangian
 from scheduler_milp.dp import solve_dp
 from scheduler_milp.generators import random_instance
 from scheduler_milp.instance import Instance
@@ -98,7 +98,8 @@ def test_the_lift_never_exceeds_the_optimum() -> None:
         opt = solve_dp(inst)
         assert opt.status is Status.OPTIMAL and opt.objective is not None
         lag = lagrangian(inst, iterations=40, time_limit=None, method="subgradient")
-        for prices in (lag.prices, rng.exponential(0.5, int(rng.integers(1, 20)))):
+        fluid = fluid_prices(inst, int(rng.integers(1, 30)))
+        for prices in (lag.prices, rng.exponential(0.5, int(rng.integers(1, 20))), fluid):
             lifted = sawtooth_bound(inst, prices)
             assert lifted is not None
             assert lifted[0] <= opt.objective + 1e-9, inst.to_dict()
@@ -116,6 +117,12 @@ def test_the_lift_raises_the_lagrangian_on_a_packed_trace_backlog() -> None:
     assert theta > 0
     # the same prices, a better bound: the lift is not a rounding matter here
     assert value > plain + 0.001 * plain, (value, plain)
+
+
+def test_fluid_prices_count_the_requests_the_fluid_schedule_has_not_finished() -> None:
+    inst = Instance.create(10, [1, 3, 2], [2, 4, 1])  # volumes 5, 22, 3: fluid completions 0.3, 0.8, 3.0
+    assert np.allclose(fluid_prices(inst, 5) * 10, [3, 1, 1, 0, 0])
+    assert fluid_lift(inst.replace(block_size=2), 5) is None  # not a bound with blocks
 
 
 def test_a_passed_deadline_gives_no_lift() -> None:
