@@ -3,7 +3,9 @@
 Workloads: mixed backlogs of 1,000 requests (700 Azure conversations + 300 arXiv summarizations,
 ``sample_backlog``) at M = 16,384, 65,536 and 262,144, and the whole Azure conversation trace at
 M = 65,536.  For each: the best plan of ``fcfs``, ``sf``, ``mcsf``, ``svf``, ``size`` and every
-bound's value, time and the plan's gap against it.  Prints a markdown table.
+bound's value, time and the plan's gap against it: volume, busy-time, the Lagrangian ascent and
+the sawtooth lift at its prices (when ``n H <= 3e7``), and at the fluid prices (docs/bounds.md
+section 4) the plain Lagrangian ``L`` and its lift.  Prints a markdown table.
 
     python benchmarks/bench_bounds.py [--lagrange-time 60] [--skip-whole] [--seed 0]
 """
@@ -16,10 +18,20 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from scheduler_milp.bounds import busy_time_bound, lagrangian, volume_bound
+import numpy as np
+
+from scheduler_milp.bounds import (
+    busy_time_bound,
+    fluid_lift,
+    fluid_prices,
+    lagrangian,
+    sawtooth_lift,
+    volume_bound,
+)
 from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import gap
+from scheduler_milp.sawtooth import lifted_values
 from scheduler_milp.traces import sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
@@ -62,6 +74,20 @@ def main() -> None:
             bounds.append((name, value, time.perf_counter() - t, ""))
         lag = lagrangian(inst, ub=ub, plan=best, iterations=args.iterations, time_limit=args.lagrange_time)
         bounds.append(("lagrange", lag.bound, lag.seconds, f"{lag.iterations} it, H={lag.horizon}, w={lag.bucket_width}"))
+        t = time.perf_counter()
+        lift = sawtooth_lift(inst, lag)
+        if lift is not None:
+            bounds.append(("sawtooth (ascent's prices)", lift, time.perf_counter() - t, ""))
+        # L at the fluid prices: the lifted function at a vanishing theta (a bound itself, rounded down)
+        prices = fluid_prices(inst, best.makespan)
+        t = time.perf_counter()
+        plain = lifted_values(inst, prices, np.array([1e-12 * float(prices.mean())]))
+        assert plain is not None
+        bounds.append(("lagrange at fluid prices", int(plain[0]), time.perf_counter() - t, "exact, H = plan makespan"))
+        t = time.perf_counter()
+        fluid = fluid_lift(inst, best.makespan)
+        if fluid is not None:
+            bounds.append(("sawtooth (fluid prices)", fluid, time.perf_counter() - t, ""))
         for name, value, secs, note in bounds:
             g = gap(ub, value)
             rows.append((label, inst.n, best_name, ub, f"{plan_secs:.1f}", name, value, f"{secs:.2f}", f"{100 * (g or 0):.2f}%", note))
