@@ -827,9 +827,9 @@ def fluid_prices(instance: Instance, horizon: int) -> FloatArray:
     return np.asarray(unfinished, dtype=np.float64) / float(instance.memory_budget)
 
 
-def _lift_applies(instance: Instance, horizon: int | None) -> bool:
-    """Whether :func:`sawtooth_lift` is tried: block size 1 and ``n * H`` within :data:`LIFT_MAX_CELLS` (``None``: not known yet)."""
-    return instance.block_size == 1 and (horizon is None or instance.n * max(int(horizon), 1) <= LIFT_MAX_CELLS)
+def _lift_applies(instance: Instance, horizon: int, max_cells: int = LIFT_MAX_CELLS) -> bool:
+    """Whether a sawtooth lift over ``horizon`` rounds is tried: block size 1 and ``n * H`` within ``max_cells``."""
+    return instance.block_size == 1 and instance.n * max(int(horizon), 1) <= max_cells
 
 
 def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str) -> int | None:
@@ -862,7 +862,7 @@ def fluid_lift(instance: Instance, horizon: int, deadline: float = math.inf) -> 
     Not tried with block size > 1, when ``n * horizon`` exceeds :data:`FLUID_MAX_CELLS`, or when
     ``deadline`` passes before the first grid of ``theta`` is done.
     """
-    if instance.block_size != 1 or instance.n * max(int(horizon), 1) > FLUID_MAX_CELLS:
+    if not _lift_applies(instance, horizon, FLUID_MAX_CELLS):
         return None
     return _lift_at(instance, fluid_prices(instance, horizon), deadline, "fluid")
 
@@ -901,8 +901,7 @@ def lifted_lagrangian(
     own = None if left is None else left * (1.0 - LIFT_SHARE if applies else 1.0)
     res = lagrangian(instance, ub, time_limit=own, plan=plan, **kwargs)
     found("lagrange", res.bound)
-    if applies:
-        found("sawtooth", sawtooth_lift(instance, res, deadline))
+    found("sawtooth", sawtooth_lift(instance, res, deadline))  # None where it does not apply
     return res, max(lifts, default=None), own
 
 

@@ -223,7 +223,6 @@ def test_lagrangian_respects_the_time_limit():
 def test_the_lifted_lagrangian_keeps_its_time_limit_and_reports_the_lift():
     import time
 
-    from scheduler_milp.bounds import lifted_lagrangian
     from scheduler_milp.sawtooth import sawtooth_bound
 
     rng = np.random.default_rng(3)
