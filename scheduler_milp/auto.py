@@ -72,7 +72,7 @@ import numpy as np
 from .formulations.timeindexed import estimate_nonzeros
 from .instance import Instance
 from .plan import Plan
-from .result import SolveOptions, SolveResult, StopReason, gap
+from .result import ModelTooLarge, SolveOptions, SolveResult, StopReason, gap
 
 log = logging.getLogger("scheduler_milp.auto")
 
@@ -201,11 +201,11 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
     best_bound = 0
 
     def phase(name: str, fn: Callable[[], None]) -> None:
-        # the parent's run_phase conventions: a ValueError declines, anything else is an error
+        # the parent's run_phase conventions: ModelTooLarge declines, anything else is an error
         t0 = time.perf_counter()
         try:
             fn()
-        except ValueError as err:
+        except ModelTooLarge as err:
             out.send(("skipped", name, str(err)))
         except Exception as err:  # reported to the parent, which notes it in stats["errors"]
             out.send(("error", name, f"{type(err).__name__}: {err}"))
@@ -376,7 +376,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         t0 = time.perf_counter()
         try:
             fn()
-        except ValueError as err:  # the registry's convention for "declines this instance" (too large, ...)
+        except ModelTooLarge as err:  # the registry's convention for "declines this instance"
             port.skipped[name] = str(err)
             log.info("auto: phase %s declined: %s", name, err)
         except Exception as err:  # a failing method must not sink the portfolio; noted in stats
@@ -431,8 +431,11 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             t0 = time.perf_counter()
             try:
                 port.offer_plan(solve(instance, name, sub_options(port.left(), warm=False)).plan, name)
-            except (ValueError, RuntimeError) as err:  # a method declining the instance
+            except (ModelTooLarge, RuntimeError) as err:  # declines the instance, or ran out of time
                 port.skipped[name] = str(err)
+            except Exception as err:  # a bug in one method must not cost the others their turn
+                port.errors[name] = f"{type(err).__name__}: {err}"
+                log.warning("auto: method %s failed: %s", name, port.errors[name])
             slowest = max(slowest, time.perf_counter() - t0)
 
     run_phase("fast", fast)

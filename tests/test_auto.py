@@ -210,3 +210,22 @@ def test_a_small_exact_model_runs_first_and_a_large_one_after_the_bounds():
     assert phases.index("lagrange") < phases.index("exact"), phases
     assert later.status is Status.OPTIMAL and later.objective == first.objective
     _check_history(later)
+
+
+def test_a_failing_method_is_an_error_not_a_decline(monkeypatch):
+    """Only ``ModelTooLarge`` declines; a ``ValueError`` from a bug is reported as an error.
+
+    Until this was split, a numpy ``ValueError`` inside ``repack`` was filed under "skipped" and
+    the portfolio silently lost its improvement phases.
+    """
+    import scheduler_milp.heuristics.repack as repack_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
+
+    monkeypatch.setattr(repack_module, "repack", broken)
+    inst = random_instance(40, seed=5, prompt_range=(5, 60), output_range=(1, 40), memory=300)
+    res = solve(inst, "auto", SolveOptions(time_limit=4, seed=0, threads=1))
+    assert res.plan is not None and res.plan.violations() == []
+    assert "repack" in res.stats["errors"] and "ValueError" in res.stats["errors"]["repack"]
+    assert "repack" not in res.stats.get("skipped", {})

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from scheduler_milp.generators import random_instance
 from scheduler_milp.heuristics import best_fast_plan
 from scheduler_milp.heuristics.profile import Profile
-from scheduler_milp.heuristics.repack import compact, repack, solve_repack
+from scheduler_milp.heuristics.repack import _around, compact, repack, solve_repack
 from scheduler_milp.instance import Instance
 from scheduler_milp.plan import Plan, validate
 from scheduler_milp.registry import solve
@@ -145,3 +145,18 @@ def test_progress_hears_every_new_best_plan_validated():
     few: list[Plan] = []
     repack(inst, start, seed=1, time_limit=None, iteration_limit=300, progress=few.append, progress_seconds=3600.0)
     assert few == []  # throttled: nothing is reported within the first hour
+
+
+def test_round_neighbourhood_never_empty_in_an_idle_stretch():
+    """Rounds 10..59 are idle here: the "round" neighbourhood falls back to the nearest requests.
+
+    Threshold accepting can leave such a stretch in a sparse tail; an empty selection crashed
+    ``repack`` on the BWB trace (``min()`` of an empty array).
+    """
+    start = np.array([0, 2, 60, 70, 200], dtype=np.int64)
+    output = np.array([10, 5, 5, 5, 5], dtype=np.int64)
+    assert set(_around(start, output, 5, 3).tolist()) == {0, 1}  # running within 20 rounds
+    near = _around(start, output, 35, 2)  # nothing within 20 rounds of round 35
+    assert near.size == 2
+    assert set(near.tolist()) == {0, 2}  # run ends at 9 (26 rounds away), starts at 60 (25 away)
+    assert _around(start, output, 35, 9).size == 5  # never more than there are requests

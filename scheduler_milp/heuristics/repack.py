@@ -72,6 +72,21 @@ NEIGHBOURHOODS = ("block", "subset", "round")
 ORDERS = ("volume", "start", "random")
 
 
+def _around(start: IntArray, output: IntArray, t: int, k: int) -> IntArray:
+    """The requests running within 20 rounds of round ``t``, or, when none does, the ``k`` nearest.
+
+    Threshold accepting can leave a stretch of idle rounds in a plan (a move that delays the
+    requests of a sparse tail is accepted): the "round" neighbourhood must still free someone
+    there, or the move would be empty (it crashed ``repack`` on the BWB trace at M = 16,384).
+    """
+    running = np.flatnonzero((start <= t + 20) & (start + output > t - 20))
+    if running.size:
+        return running
+    distance = np.maximum(start - t, t - (start + output - 1))  # rounds between t and the run
+    take = min(k, start.size)
+    return np.argpartition(distance, take - 1)[:take]
+
+
 def compact(prof: Profile, deadline: float = math.inf, window: int | None = None) -> int:
     """Move every request to its earliest feasible start (never later), until none moves; the gain.
 
@@ -218,7 +233,7 @@ def repack(
         else:
             horizon = int((prof.start + prof.output).max())
             t = int(rng.integers(horizon))
-            running = np.flatnonzero((prof.start <= t + 20) & (prof.start + prof.output > t - 20))
+            running = _around(prof.start, prof.output, t, k)
             sel = rng.choice(running, size=min(k, running.size), replace=False)
         sel = np.asarray(sel, dtype=np.int64)
         how = int(rng.integers(len(ORDERS)))
