@@ -5,6 +5,7 @@ Default run (about 6 minutes plus start-up on 2 cores)::
     python benchmarks/bench_auto.py                      # 1,000 requests (700 conv + 300 arXiv, seed 0), M = 16,384 / 65,536 / 262,144, 120 s each
     python benchmarks/bench_auto.py --full --only-full   # the whole Azure conversation backlog at M = 65,536, 600 s
     python benchmarks/bench_auto.py --seed 0 1 2         # three seeds each, then the median gap per backlog
+    python benchmarks/bench_auto.py --mix arxiv bwb code conv sharegpt --memories 16384 65536   # one trace per backlog
 
 Writes one JSON record per run to ``--out`` (default ``benchmarks/results/auto.jsonl``, appended)
 and prints a markdown table.  Wall-clock numbers depend on the machine's load: quote medians of
@@ -25,9 +26,16 @@ from typing import Any
 from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import parse_mix, sample_backlog
 
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
+DEFAULT_MIX = "conv=0.7,arxiv=0.3"
+
+
+def backlog_name(mix: str, n: int, memory: int) -> str:
+    """``mix1000-M16384`` for the default mix (the name of every earlier record), else e.g. ``bwb1000-M16384``."""
+    label = "mix" if mix == DEFAULT_MIX else mix.replace("=", "").replace(",", "-")
+    return f"{label}{n}-M{memory}"
 
 
 def gap_at(history: list[dict[str, Any]], seconds: float) -> float | None:
@@ -105,6 +113,10 @@ def main() -> None:
     """Parse arguments, run the grid, print the table."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1000, help="requests per mixed backlog")
+    p.add_argument(
+        "--mix", nargs="+", default=[DEFAULT_MIX],
+        help=f"trace mixes to sample the backlogs from, e.g. 'bwb' or 'conv=0.5,code=0.5' (default {DEFAULT_MIX}, named mix<n>-M<M>)",
+    )
     p.add_argument("--memories", type=int, nargs="+", default=[16384, 65536, 262144])
     p.add_argument("--time-limit", type=float, default=120.0)
     p.add_argument(
@@ -125,9 +137,10 @@ def main() -> None:
     jobs: list[tuple[Instance, str, float, int]] = []
     for seed in args.seed:
         if not args.only_full:
-            for m in args.memories:
-                inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, args.n, seed, memory=m, name=f"mix{args.n}-M{m}")
-                jobs.append((inst, "mixed", args.time_limit, seed))
+            for mix in args.mix:
+                for m in args.memories:
+                    inst = sample_backlog(parse_mix(mix), args.n, seed, memory=m, name=backlog_name(mix, args.n, m))
+                    jobs.append((inst, "mixed", args.time_limit, seed))
         if args.full or args.only_full:
             inst = sample_backlog({"conv": 1.0}, None, seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")
             jobs.append((inst, "whole-conv", args.full_time_limit, seed))

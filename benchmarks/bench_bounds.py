@@ -8,6 +8,7 @@ the sawtooth lift at its prices (when ``n H <= 3e7``), and at the fluid prices (
 section 4) the plain Lagrangian ``L`` and its lift.  Prints a markdown table.
 
     python benchmarks/bench_bounds.py [--lagrange-time 60] [--skip-whole] [--seed 0]
+    python benchmarks/bench_bounds.py --mix arxiv bwb code conv sharegpt --memories 16384 65536 --skip-whole
 """
 
 from __future__ import annotations
@@ -32,16 +33,21 @@ from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import gap
 from scheduler_milp.sawtooth import lifted_values
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import parse_mix, sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
+DEFAULT_MIX = "conv=0.7,arxiv=0.3"
 
 
-def workloads(seed: int, whole: bool) -> list[tuple[str, Callable[[], Instance]]]:
-    """(label, builder) for every benchmark workload."""
+def workloads(
+    seed: int, whole: bool, mixes: list[str] | None = None, memories: list[int] | None = None
+) -> list[tuple[str, Callable[[], Instance]]]:
+    """(label, builder) for every benchmark workload: 1,000-request backlogs of each mix at each budget."""
     out: list[tuple[str, Callable[[], Instance]]] = []
-    for m in (16_384, 65_536, 262_144):
-        out.append((f"mixed-1000 M={m}", partial(sample_backlog, "conv=0.7,arxiv=0.3", 1000, seed=seed, memory=m)))
+    for mix in mixes or [DEFAULT_MIX]:
+        label = "mixed" if mix == DEFAULT_MIX else mix
+        for m in memories or [16_384, 65_536, 262_144]:
+            out.append((f"{label}-1000 M={m}", partial(sample_backlog, parse_mix(mix), 1000, seed=seed, memory=m)))
     if whole:
         out.append(("conv-all M=65536", partial(sample_backlog, "conv", None, seed=seed, memory=65_536)))
     return out
@@ -54,10 +60,12 @@ def main() -> None:
     ap.add_argument("--lagrange-time", type=float, default=60.0, help="seconds for the Lagrangian ascent")
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--skip-whole", action="store_true", help="skip the 19,366-request trace")
+    ap.add_argument("--mix", nargs="+", default=[DEFAULT_MIX], help=f"trace mixes of the 1,000-request backlogs (default {DEFAULT_MIX})")
+    ap.add_argument("--memories", type=int, nargs="+", default=[16_384, 65_536, 262_144])
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rows = []
-    for label, build in workloads(args.seed, not args.skip_whole):
+    for label, build in workloads(args.seed, not args.skip_whole, args.mix, args.memories):
         inst = build()
         t0 = time.perf_counter()
         plans = {name: solve(inst, name).plan for name in PLANS}

@@ -90,6 +90,10 @@ DEFAULTS: dict[str, Any] = {
     "lagrange_share": 0.4,
     "lp_share": 0.3,
     "reserve": 0.5,  # seconds kept back for building the result and validation
+    # the second process's repack chain searches the insertion plan's basin when the parent's chain
+    # started from a better fast plan, unless the insertion plan is more than this much worse (with
+    # arrivals it can be 44% worse, and its basin is then worse too)
+    "insertion_basin_within": 0.10,
     "parallel": True,  # with threads >= 2: the bound phases run in a second process beside the plan phases
     "parallel_min_seconds": 10.0,  # below this time limit a second process does not pay for its start-up
 }
@@ -226,20 +230,27 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
         offer("lp", _lp_bound(instance, opts)[1])
 
     def second_chain() -> None:
-        from .heuristics.repack import repack
+        from .heuristics.repack import insertion_starts, repack
 
         def send_plan(better: Plan) -> None:  # its best so far (throttled by repack) and its last
             out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
 
         start = plan
-        out.send(("want", "plan", None))
-        if out.poll(5.0):  # the parent's best plan now (validated there; checked again, it is cheap)
-            kind, _, starts = out.recv()
-            if kind == "plan" and starts is not None:
-                theirs = Plan.checked(instance, np.asarray(starts, dtype=np.int64))
-                start = theirs if theirs.total_latency < plan.total_latency else plan
+        built = None
+        if params.get("chain_from_insertion"):  # the parent's chain left this basin: search it here
+            built = insertion_starts(instance, np.lexsort((np.arange(instance.n), instance.arrival, instance.volume)), deadline)
+        if built is not None:
+            start = Plan.checked(instance, built)
+        else:
+            out.send(("want", "plan", None))
+            if out.poll(5.0):  # the parent's best plan now (validated there; checked again, it is cheap)
+                kind, _, starts = out.recv()
+                if kind == "plan" and starts is not None:
+                    theirs = Plan.checked(instance, np.asarray(starts, dtype=np.int64))
+                    start = theirs if theirs.total_latency < plan.total_latency else plan
         better, _ = repack(
-            instance, start, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan
+            instance, start, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan,
+            insertion=built is None,  # the insertion plan is the start already
         )
         if better.total_latency < start.total_latency:
             send_plan(better)
@@ -473,13 +484,24 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             opts = sub_options(port.left() * float(prm[share]), seed_offset=seed_offset, progress=progress)
             res = solve(instance, name, opts)
             port.offer_plan(res.plan, name)
+            searched[phase_name] = res.stats
             if res.stop_reason is StopReason.STOPPED:  # ended by port.closed(): a bound met the plan
                 port.stopped_early.append(phase_name)
 
         return run
 
+    searched: dict[str, dict[str, Any]] = {}  # stats of each local-search phase
     if port.plan is not None and _registered("repack"):
         run_phase("repack", local_search("repack", "repack_first_share"))
+    # repack starts from the better of the best fast plan and its own insertion plan.  When the fast
+    # plan was better, the insertion plan's basin is still often the better one (sharegpt at 16,384:
+    # 30 s from `sf` 17,315,490, from the 2% worse insertion plan 17,088,083; docs/auto.md), so the
+    # second process's chain searches it instead of following this one's chain
+    short = searched.get("repack", {})
+    insertion_unused = (
+        short.get("insertion_objective") is not None
+        and short["start_objective"] <= short["insertion_objective"] <= (1 + float(prm["insertion_basin_within"])) * short["start_objective"]
+    )
 
     # 4-5 in parallel: with two threads allowed, the bound phases run in a second process while this
     # one improves the plan (they share nothing but the start plan)
@@ -499,6 +521,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             "lagrange_share": float(prm["lagrange_share"]),
             "lp_share": float(prm["lp_share"]),
             "repack": _registered("repack"),
+            "chain_from_insertion": insertion_unused,
             "seed": options.seed,
             "solver": options.solver,
         }

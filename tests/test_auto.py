@@ -229,3 +229,47 @@ def test_a_failing_method_is_an_error_not_a_decline(monkeypatch):
     assert res.plan is not None and res.plan.violations() == []
     assert "repack" in res.stats["errors"] and "ValueError" in res.stats["errors"]["repack"]
     assert "repack" not in res.stats.get("skipped", {})
+
+
+def test_the_worker_searches_the_insertion_basin_when_the_parents_chain_left_it(monkeypatch):
+    """With ``chain_from_insertion`` the worker's repack chain starts from repack's insertion plan.
+
+    Run in this process (``_bound_job`` with one end of a pipe); ``repack`` is replaced by a spy.
+    """
+    import contextlib
+    import signal
+    from multiprocessing import Pipe
+
+    import numpy as np
+
+    import scheduler_milp.heuristics.repack as repack_module
+    from scheduler_milp.auto import _bound_job
+
+    inst = random_instance(60, seed=4, prompt_range=(5, 60), output_range=(1, 40), memory=300)
+    plan = solve(inst, "fcfs").plan
+    seen = []
+
+    def spy(instance, start, **kwargs):
+        seen.append((start, kwargs))
+        return start, {}
+
+    monkeypatch.setattr(repack_module, "repack", spy)
+    parent, child = Pipe(duplex=True)
+    handler = signal.getsignal(signal.SIGINT)  # the job ignores Ctrl-C (meant for its own process)
+    try:
+        params = {"with_lp": False, "lagrange_share": 0.1, "lp_share": 0.3, "repack": True,
+                  "chain_from_insertion": True, "seed": 0, "solver": "highs"}  # fmt: skip
+        _bound_job(child, inst, plan, time.time() + 4.0, params)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    messages = []
+    with contextlib.suppress(EOFError):  # the job closed its end: EOF after the last message
+        while parent.poll():
+            messages.append(parent.recv())
+    assert not any(kind == "want" for kind, _, _ in messages)  # it did not ask for the parent's plan
+    order = np.lexsort((np.arange(inst.n), inst.arrival, inst.volume))
+    expected = repack_module.insertion_starts(inst, order)
+    assert len(seen) == 1
+    start, kwargs = seen[0]
+    assert np.array_equal(start.start_round, expected) and start.violations() == []
+    assert kwargs["insertion"] is False  # no second construction of the same plan

@@ -343,6 +343,7 @@ def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: P
         {**base, "objective": 95, "gap": 0.05, "seed": 1},
         {**base, "objective": 200, "gap": 0.55, "seed": 2},
         {**base, "objective": 97, "gap": 0.07, "seed": 2},  # the latest of seed 2 counts
+        {**base, "instance": "bwbB", "objective": 120, "gap": 0.25},  # one seed only: main table only
     ]
     path = tmp_path / "auto.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -350,5 +351,6 @@ def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: P
     main, spread = text.split("Spread over seeds")
     assert "| mixA | 10 | 64 | 5 s | 100 | 90 | 10.00 |" in main and "| 95 |" not in main
     assert "| mixA | 5 s | 10.00 | 5.00 | 7.00 | 7.00 |" in spread
+    assert "| bwbB | 10 | 64 | 5 s | 120 | 90 | 25.00 |" in main and "bwbB" not in spread
     path.write_text(json.dumps(records[0]) + "\n")
     assert "Spread over seeds" not in mod.auto_benchmark_markdown(path)
