@@ -191,7 +191,8 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
 
     With the time left it runs a second ``repack`` chain (seed + 2) from the parent's best plan
     at that moment (asked for with ``("want", "plan", None)``; the parent's own chain has improved
-    it meanwhile), or from ``plan`` when no answer comes.  Sends ``("bound", source, value)`` as
+    it meanwhile), or from ``plan`` when no answer comes; with ``params["chain_from_insertion"]``
+    (the parent's chain started from a fast plan) from ``repack``'s insertion plan instead.  Sends ``("bound", source, value)`` as
     soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
     and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
     ``wall_deadline`` is ``time.time()`` at the parent's deadline: the wall clock is the one both
