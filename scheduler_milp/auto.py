@@ -13,7 +13,7 @@ it runs, in this order, each phase capped by its share of the time *still left* 
    backlogs, so the Lagrangian ascent gets a much better upper bound and the gap is known early;
 4. **Lagrangian bounds** (:func:`scheduler_milp.bounds.lifted_lagrangian`), 40% of the time left:
    first the sawtooth lift at the fluid prices (:func:`scheduler_milp.bounds.fluid_lift`, at most
-   a quarter of the phase; about 1 s on 1,000 requests, 30 s on the whole 19,366-request trace),
+   half of the phase; 1-18 s on 1,000 requests, about a minute on the whole 19,366-request trace),
    then the ascent (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper bound and
    initial prices), the last tenth of it for the lift at its prices
    (:func:`scheduler_milp.bounds.sawtooth_lift`); lifts are offered as ``sawtooth``;
@@ -36,7 +36,10 @@ it runs, in this order, each phase capped by its share of the time *still left* 
 ``parallel_min_seconds``, phases 4 and 5 run in a second (spawned) process, started right after
 phase 3 with the best plan so far, while this process runs phases 6 to 8: the Lagrangian column
 generation and the local search each get a core instead of sharing one.  Each bound is offered to
-the portfolio (and logged) the moment the worker sends it.  ``threads=1`` (the experiment runner's
+the portfolio (and logged) the moment the worker sends it.  With the time left the worker runs a
+second ``repack`` chain: from this process's best plan at that moment, or, when phase 3 started
+from a fast plan better than ``repack``'s insertion plan (by at most ``insertion_basin_within``,
+10%), from the insertion plan, whose basin is often the better one.  ``threads=1`` (the experiment runner's
 setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
 everything in one process, in the order above; when the second process cannot be started, the
 same happens.
@@ -192,8 +195,8 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
     With the time left it runs a second ``repack`` chain (seed + 2) from the parent's best plan
     at that moment (asked for with ``("want", "plan", None)``; the parent's own chain has improved
     it meanwhile), or from ``plan`` when no answer comes; with ``params["chain_from_insertion"]``
-    (the parent's chain started from a fast plan) from ``repack``'s insertion plan instead.  Sends ``("bound", source, value)`` as
-    soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
+    (the parent's chain started from a fast plan) from ``repack``'s insertion plan instead.
+    Sends ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
     and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
     ``wall_deadline`` is ``time.time()`` at the parent's deadline: the wall clock is the one both
     processes share, so the job ends on the parent's clock however long this process took to start.

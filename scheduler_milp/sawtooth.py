@@ -23,6 +23,12 @@ M sum_r lambda_r - theta W`` is a lower bound for every ``lambda, theta >= 0``. 
 back the Lagrangian ``L(lambda)``; :func:`sawtooth_bound` takes the prices of the Lagrangian ascent
 and maximises over ``theta`` (``L_saw`` is concave in ``theta``: a minimum of affine functions).
 
+Since the ninth session the second fact is priced in a stronger form: in a round of ``E`` at age
+``A`` of request ``i`` it holds ``s_i + A``, not only ``s_i + 1`` (docs/bounds.md, "The cuts'
+ages"). A run's cut cost then depends on where the cuts fall; its cheapest value ``H_i(rho)`` is
+tabulated per request (:func:`_cut_costs`) and read on chords (:func:`_cut_lower`), and the larger
+of the two lower bounds is taken per start.
+
 The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
 grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
 bounds does not import numba.
@@ -44,26 +50,97 @@ FloatArray = NDArray[np.float64]
 #: the ``theta`` grid of a pass, as multiples of the mean price (two passes: wide, then around the best)
 WIDE_GRID = np.geomspace(1e-4, 10.0, 16)
 FINE_SPAN = 4.0
+#: the ratios ``rho = theta / lam_min`` at which each request's cut cost ``H_i(rho)`` is tabulated
+CUT_RHOS = np.geomspace(1e-5, 1e3, 49)
 
 
 @njit(cache=True, nogil=True)
-def _lifted(base, low, o, s1, inv_root, thetas, cost):  # pragma: no cover - compiled
-    """Lower ``cost[k]`` to the lifted cost of one start (``base``, ``low`` = smallest price of the run)."""
+def _cut_costs(prompt, output, rhos, out):  # pragma: no cover - compiled
+    """``out[i, g] = H_i(rhos[g])``: the cheapest way to cut request ``i``'s run (ninth session).
+
+    ``H_i(rho) = min over m and real L_1..L_m >= 0 with sum L = o_i of
+    sum_j L_j (L_j - 1) / 2 + rho ((m - 1) s_i + sum_(j < m) A_j)``, ``A_j = L_1 + ... + L_j``: the
+    sawtooth of ``m`` segments plus the memory the ``m - 1`` cuts inside the run hold (prompt and
+    age). For fixed ``m`` the minimiser is ``L_k = mu - rho (m - k)`` when all are ``>= 0``
+    (``mu = (o + rho m (m - 1) / 2) / m``); when the first is negative, leading segments are 0 and
+    the cost is at least that of fewer cuts, and so for every larger ``m``: the loop stops there.
+    """
+    for i in range(output.size):
+        o = float(output[i])
+        s = float(prompt[i])
+        for g in range(rhos.size):
+            rho = rhos[g]
+            best = o * (o - 1.0) / 2.0  # m = 1
+            m = 2
+            while m <= output[i]:
+                mu = (o + rho * m * (m - 1) / 2.0) / m
+                if mu - rho * (m - 1) < 0.0:
+                    break
+                c1 = m * (m - 1) / 2.0
+                c2 = (m - 1) * m * (2.0 * m - 1) / 6.0
+                sum_sq = m * mu * mu - 2.0 * mu * rho * c1 + rho * rho * c2
+                sum_cl = mu * c1 - rho * c2
+                cost = sum_sq / 2.0 - o / 2.0 + rho * ((m - 1) * s + sum_cl)
+                if cost < best:
+                    best = cost
+                m += 1
+            out[i, g] = best
+
+
+@njit(cache=True, nogil=True)
+def _cut_lower(row, rho, log_rho, rhos, log_rho0, inv_log_step):  # pragma: no cover - compiled
+    """A lower bound of the concave, non-decreasing ``H_i(rho)`` from its table ``row`` at ``rhos`` (chords).
+
+    ``log_rho`` (about ``log(rho)``) only picks the interval; the chord is checked against ``rho``.
+    """
+    last = row.size - 1
+    if rho <= rhos[0]:
+        # chord from H(0) = 0 to the first grid point: below a concave function
+        return row[0] * max(rho, 0.0) / rhos[0]
+    if rho >= rhos[last]:
+        return row[last]  # non-decreasing
+    g = max(0, min(int((log_rho - log_rho0) * inv_log_step), last - 1))
+    # float rounding may put rho just outside [rhos[g], rhos[g + 1]]: step to the right interval
+    while g > 0 and rho < rhos[g]:
+        g -= 1
+    while g < last - 1 and rho > rhos[g + 1]:
+        g += 1
+    return row[g] + (row[g + 1] - row[g]) * (rho - rhos[g]) / (rhos[g + 1] - rhos[g])
+
+
+@njit(cache=True, nogil=True)
+def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
+    """Lower ``cost[k]`` to the lifted cost of one start (``base``, ``low`` = smallest price of the run).
+
+    The run's part is the larger of two lower bounds of the same quantity: equal segments with
+    every inner cut charged ``s + 1`` (closed form), and the tabulated cut cost with the cuts'
+    ages (``_cut_costs``).
+    """
+    log_low = math.log(low) if low > 0.0 else 0.0
     for k in range(thetas.size):
         m = 1.0
         if low > 0.0:
             # the real minimiser of low o^2 / (2m) + theta s1 m, clamped to 1 <= m <= o
             m = min(max(o * math.sqrt(low / (2.0 * s1)) * inv_root[k], 1.0), float(o))
-        c = base + low * o * (o / m - 1.0) / 2.0 + thetas[k] * s1 * m
+        part = low * o * (o / m - 1.0) / 2.0 + thetas[k] * s1 * m
+        if base + part >= cost[k]:
+            continue  # the larger part can only be larger still
+        if aged and low > 0.0:
+            rho = thetas[k] / low
+            with_ages = thetas[k] * s1 + low * _cut_lower(cut_row, rho, log_thetas[k] - log_low, rhos, log_rho0, inv_log_step)
+            if with_ages > part:
+                part = with_ages
+        c = base + part
         if c < cost[k]:
             cost[k] = c
 
 
 @njit(cache=True, nogil=True)
-def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, thetas, out):  # pragma: no cover - compiled
+def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
     """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``."""
     n_theta = thetas.size
     inv_root = 1.0 / np.sqrt(thetas)
+    log_thetas = np.log(thetas)
     cost = np.empty(n_theta)
     base = np.empty(horizon + 1)
     for i in range(first, last):
@@ -96,7 +173,7 @@ def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, 
                 if (phase == 0 and t != best_t) or (phase == 1 and (t == best_t or base[j] >= ceiling)):
                     continue
                 low = min(table[level, t], table[level, t + o - span]) if t < horizon else 0.0
-                _lifted(base[j], low, o, s1, inv_root, thetas, cost)
+                _lifted(base[j], low, o, s1, inv_root, thetas, log_thetas, cost, cuts[i], rhos, log_rho0, inv_log_step, aged)
         for k in range(n_theta):
             out[k] += cost[k]
 
@@ -131,9 +208,16 @@ class _Tables:
         self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
         self.fixed = float(instance.memory_budget) * float(lam.sum())
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
+        self.cuts = np.empty((self.n, CUT_RHOS.size))
+        _cut_costs(self.prompt, self.output, CUT_RHOS, self.cuts)
+        self.log_rho0 = float(math.log(CUT_RHOS[0]))
+        self.inv_log_step = float(1.0 / math.log(CUT_RHOS[1] / CUT_RHOS[0]))
 
-    def values(self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64) -> FloatArray | None:
-        """``L_saw`` at these prices for each ``theta > 0`` of ``thetas``; ``None`` past ``deadline``."""
+    def values(self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, aged: bool = True) -> FloatArray | None:
+        """``L_saw`` at these prices for each ``theta > 0`` of ``thetas``; ``None`` past ``deadline``.
+
+        ``aged=False`` leaves out the cuts' ages (``_cut_costs``): a weaker bound, about half the time.
+        """
         grid = np.asarray(thetas, dtype=np.float64)
         if (grid <= 0).any():
             raise ValueError("lifted_values: every theta must be > 0")
@@ -142,7 +226,8 @@ class _Tables:
             if time.perf_counter() >= deadline:
                 return None
             last = min(self.n, first + chunk)
-            _pass(self.prefix, self.moment, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out)
+            _pass(self.prefix, self.moment, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
+                  self.cuts, CUT_RHOS, self.log_rho0, self.inv_log_step, aged)
         return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
 
@@ -169,8 +254,8 @@ def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = mat
     tab = _Tables(instance, prices)
     best_value, best_theta = -math.inf, 0.0
     grid = tab.scale * WIDE_GRID
-    for _ in range(2):
-        values = tab.values(grid, deadline)
+    for aged in (False, True):  # the wide grid without the cuts' ages (fast), the fine grid with them
+        values = tab.values(grid, deadline, aged=aged)
         if values is None:
             break
         k = int(np.argmax(values))

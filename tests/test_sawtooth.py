@@ -13,11 +13,64 @@ from scheduler_milp.instance import Instance
 from scheduler_milp.plan import memory_per_round
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions, Status
-from scheduler_milp.sawtooth import lifted_values, sawtooth_bound
+from scheduler_milp.sawtooth import CUT_RHOS, _cut_costs, lifted_values, sawtooth_bound
 from scheduler_milp.traces import sample_backlog
 
 from .test_bounds import plain_dual
 from .test_dp import random_tiny
+
+
+def plain_cut_cost(s: int, o: int, rho: float) -> float:
+    """``H(rho)``: the cheapest real segmentation of a run, written as loops (``sawtooth._cut_costs``)."""
+    best = o * (o - 1) / 2
+    for m in range(2, o + 1):
+        mu = (o + rho * m * (m - 1) / 2) / m
+        if mu - rho * (m - 1) < 0:
+            break
+        lengths = [mu - rho * (m - k) for k in range(1, m + 1)]
+        ages = np.cumsum(lengths)
+        cost = sum(x * (x - 1) / 2 for x in lengths) + rho * ((m - 1) * s + float(ages[:-1].sum()))
+        best = min(best, cost)
+    return best
+
+
+def plain_chord(s: int, o: int, rho: float) -> float:
+    """The kernel's lower bound of ``H(rho)``: chords between the values at ``CUT_RHOS``."""
+    grid = [float(r) for r in CUT_RHOS]
+    if rho <= grid[0]:
+        return plain_cut_cost(s, o, grid[0]) * rho / grid[0]
+    if rho >= grid[-1]:
+        return plain_cut_cost(s, o, grid[-1])
+    g = max(j for j in range(len(grid) - 1) if grid[j] <= rho)
+    h0, h1 = plain_cut_cost(s, o, grid[g]), plain_cut_cost(s, o, grid[g + 1])
+    return h0 + (h1 - h0) * (rho - grid[g]) / (grid[g + 1] - grid[g])
+
+
+def integer_cut_cost(s: int, o: int, rho: float) -> float:
+    """The true cost the relaxation bounds: integer segments ``L_j >= 1`` (every composition of ``o``)."""
+    best = math.inf
+    for mask in range(1 << (o - 1)):  # a cut after age a <=> bit a - 1
+        ages = [a for a in range(1, o) if mask >> (a - 1) & 1]
+        bounds = [0, *ages, o]
+        lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        best = min(best, sum(x * (x - 1) / 2 for x in lengths) + rho * sum(s + a for a in ages))
+    return best
+
+
+def test_cut_cost_table_is_below_every_integer_segmentation() -> None:
+    """The tabulated ``H``, its chords and the kernel's table stay below the true segment cost."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        s, o = int(rng.integers(0, 40)), int(rng.integers(1, 11))
+        table = np.empty((1, CUT_RHOS.size))
+        _cut_costs(np.array([float(s)]), np.array([o], dtype=np.int64), CUT_RHOS, table)
+        for g in range(0, CUT_RHOS.size, 6):
+            rho = float(CUT_RHOS[g])
+            assert abs(table[0, g] - plain_cut_cost(s, o, rho)) <= 1e-9 * max(1.0, table[0, g])
+        for rho in [*rng.exponential(1.0, 4), *(10.0 ** rng.uniform(-6, 4, 4))]:
+            truth = integer_cut_cost(s, o, float(rho))
+            assert plain_cut_cost(s, o, float(rho)) <= truth + 1e-9
+            assert plain_chord(s, o, float(rho)) <= plain_cut_cost(s, o, float(rho)) + 1e-9  # concave: chords below
 
 
 def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
@@ -39,7 +92,10 @@ def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
                 m = min(max(o * math.sqrt(low / (2 * theta * (s + 1))), 1.0), float(o))
             else:
                 m = 1.0
-            best = min(best, cost + low * o * (o / m - 1) / 2 + theta * (s + 1) * m)
+            part = low * o * (o / m - 1) / 2 + theta * (s + 1) * m
+            if low > 0:  # the cuts' ages (tabulated cut cost, chords between grid points)
+                part = max(part, theta * (s + 1) + low * plain_chord(s, o, theta / low))
+            best = min(best, cost + part)
         total += best
     budget = instance.n * instance.memory_budget - float((instance.output_len - 1).sum())
     return total - instance.memory_budget * float(np.sum(prices)) - theta * budget
