@@ -26,7 +26,7 @@ from typing import Any
 from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
-from scheduler_milp.traces import parse_mix, sample_backlog
+from scheduler_milp.traces import sample_backlog
 
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
 DEFAULT_MIX = "conv=0.7,arxiv=0.3"
@@ -139,7 +139,7 @@ def main() -> None:
         if not args.only_full:
             for mix in args.mix:
                 for m in args.memories:
-                    inst = sample_backlog(parse_mix(mix), args.n, seed, memory=m, name=backlog_name(mix, args.n, m))
+                    inst = sample_backlog(mix, args.n, seed, memory=m, name=backlog_name(mix, args.n, m))
                     jobs.append((inst, "mixed", args.time_limit, seed))
         if args.full or args.only_full:
             inst = sample_backlog({"conv": 1.0}, None, seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")

@@ -33,7 +33,7 @@ from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import gap
 from scheduler_milp.sawtooth import lifted_values
-from scheduler_milp.traces import parse_mix, sample_backlog
+from scheduler_milp.traces import sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
 DEFAULT_MIX = "conv=0.7,arxiv=0.3"
@@ -47,7 +47,7 @@ def workloads(
     for mix in mixes or [DEFAULT_MIX]:
         label = "mixed" if mix == DEFAULT_MIX else mix
         for m in memories or [16_384, 65_536, 262_144]:
-            out.append((f"{label}-1000 M={m}", partial(sample_backlog, parse_mix(mix), 1000, seed=seed, memory=m)))
+            out.append((f"{label}-1000 M={m}", partial(sample_backlog, mix, 1000, seed=seed, memory=m)))
     if whole:
         out.append(("conv-all M=65536", partial(sample_backlog, "conv", None, seed=seed, memory=65_536)))
     return out

@@ -39,8 +39,8 @@ generation and the local search each get a core instead of sharing one.  Each bo
 the portfolio (and logged) the moment the worker sends it.  With the time left the worker runs a
 second ``repack`` chain: from this process's best plan at that moment, or, when phase 3 started
 from a fast plan better than ``repack``'s insertion plan (by at most ``insertion_basin_within``,
-10%), from the insertion plan, whose basin is often the better one.  ``threads=1`` (the experiment runner's
-setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
+10%), from the insertion plan, whose basin is often the better one.  ``threads=1`` (the
+experiment runner's setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
 everything in one process, in the order above; when the second process cannot be started, the
 same happens.
 
@@ -196,8 +196,8 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
     at that moment (asked for with ``("want", "plan", None)``; the parent's own chain has improved
     it meanwhile), or from ``plan`` when no answer comes; with ``params["chain_from_insertion"]``
     (the parent's chain started from a fast plan) from ``repack``'s insertion plan instead.
-    Sends ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start rounds)``, ``("phase", name, seconds)``
-    and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
+    Sends ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start
+    rounds)``, ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
     ``wall_deadline`` is ``time.time()`` at the parent's deadline: the wall clock is the one both
     processes share, so the job ends on the parent's clock however long this process took to start.
     """
@@ -234,7 +234,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
         offer("lp", _lp_bound(instance, opts)[1])
 
     def second_chain() -> None:
-        from .heuristics.repack import insertion_starts, repack
+        from .heuristics.repack import insertion_order, insertion_starts, repack
 
         def send_plan(better: Plan) -> None:  # its best so far (throttled by repack) and its last
             out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
@@ -242,7 +242,7 @@ def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: f
         start = plan
         built = None
         if params.get("chain_from_insertion"):  # the parent's chain left this basin: search it here
-            built = insertion_starts(instance, np.lexsort((np.arange(instance.n), instance.arrival, instance.volume)), deadline)
+            built = insertion_starts(instance, insertion_order(instance), deadline)
         if built is not None:
             start = Plan.checked(instance, built)
         else:

@@ -52,6 +52,8 @@ WIDE_GRID = np.geomspace(1e-4, 10.0, 16)
 FINE_SPAN = 4.0
 #: the ratios ``rho = theta / lam_min`` at which each request's cut cost ``H_i(rho)`` is tabulated
 CUT_RHOS = np.geomspace(1e-5, 1e3, 49)
+_LOG_RHO0 = float(math.log(CUT_RHOS[0]))  # the grid's log start and inverse log step: the interval of a rho
+_INV_LOG_STEP = float(1.0 / math.log(CUT_RHOS[1] / CUT_RHOS[0]))
 
 
 @njit(cache=True, nogil=True)
@@ -116,7 +118,7 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
     every inner cut charged ``s + 1`` (closed form), and the tabulated cut cost with the cuts'
     ages (``_cut_costs``).
     """
-    log_low = math.log(low) if low > 0.0 else 0.0
+    log_low = math.log(low) if aged and low > 0.0 else 0.0
     for k in range(thetas.size):
         m = 1.0
         if low > 0.0:
@@ -208,10 +210,14 @@ class _Tables:
         self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
         self.fixed = float(instance.memory_budget) * float(lam.sum())
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
-        self.cuts = np.empty((self.n, CUT_RHOS.size))
-        _cut_costs(self.prompt, self.output, CUT_RHOS, self.cuts)
-        self.log_rho0 = float(math.log(CUT_RHOS[0]))
-        self.inv_log_step = float(1.0 / math.log(CUT_RHOS[1] / CUT_RHOS[0]))
+        self._cuts: FloatArray | None = None  # the cut-cost table, built by the first pass with ages
+
+    def cuts(self) -> FloatArray:
+        """``H_i`` at :data:`CUT_RHOS` for every request (:func:`_cut_costs`), built once."""
+        if self._cuts is None:
+            self._cuts = np.empty((self.n, CUT_RHOS.size))
+            _cut_costs(self.prompt, self.output, CUT_RHOS, self._cuts)
+        return self._cuts
 
     def values(self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, aged: bool = True) -> FloatArray | None:
         """``L_saw`` at these prices for each ``theta > 0`` of ``thetas``; ``None`` past ``deadline``.
@@ -222,12 +228,13 @@ class _Tables:
         if (grid <= 0).any():
             raise ValueError("lifted_values: every theta must be > 0")
         out = np.zeros(grid.size)
+        cuts = self.cuts() if aged else np.empty((self.n, 1))  # rows not read without the ages
         for first in range(0, self.n, chunk):  # compiled chunks, the deadline checked between
             if time.perf_counter() >= deadline:
                 return None
             last = min(self.n, first + chunk)
             _pass(self.prefix, self.moment, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
-                  self.cuts, CUT_RHOS, self.log_rho0, self.inv_log_step, aged)
+                  cuts, CUT_RHOS, _LOG_RHO0, _INV_LOG_STEP, aged)
         return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
 

@@ -267,8 +267,7 @@ def test_the_worker_searches_the_insertion_basin_when_the_parents_chain_left_it(
         while parent.poll():
             messages.append(parent.recv())
     assert not any(kind == "want" for kind, _, _ in messages)  # it did not ask for the parent's plan
-    order = np.lexsort((np.arange(inst.n), inst.arrival, inst.volume))
-    expected = repack_module.insertion_starts(inst, order)
+    expected = repack_module.insertion_starts(inst, np.lexsort((np.arange(inst.n), inst.arrival, inst.volume)))
     assert len(seen) == 1
     start, kwargs = seen[0]
     assert np.array_equal(start.start_round, expected) and start.violations() == []

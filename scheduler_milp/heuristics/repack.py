@@ -109,6 +109,15 @@ def compact(prof: Profile, deadline: float = math.inf, window: int | None = None
     return gain
 
 
+def insertion_order(instance: Instance) -> IntArray:
+    """The order of the insertion construction: smallest volume first, ties by arrival, then index.
+
+    (``svf_priority`` breaks the last ties by the requests' ids instead; kept apart so that plans
+    stay as they were.)
+    """
+    return np.lexsort((np.arange(instance.n), instance.arrival, instance.volume))
+
+
 def insertion_starts(instance: Instance, order: IntArray, deadline: float = math.inf) -> IntArray | None:
     """Serial schedule generation: each request in ``order`` starts at its earliest feasible round
     next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``.
@@ -159,7 +168,7 @@ def repack(
 
     built = None
     if insertion:  # the serial (backfilling) construction in smallest-volume-first order
-        built = insertion_starts(instance, np.lexsort((np.arange(n), instance.arrival, volume)), deadline)
+        built = insertion_starts(instance, insertion_order(instance), deadline)
     insertion_objective = None
     if built is not None:
         insertion_objective = int((built + prof.output - prof.arrival).sum())
