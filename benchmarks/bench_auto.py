@@ -26,10 +26,10 @@ from typing import Any
 from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
-DEFAULT_MIX = "conv=0.7,arxiv=0.3"
+DEFAULT_MIX = BENCHMARK_MIX
 
 
 def backlog_name(mix: str, n: int, memory: int) -> str:

@@ -33,10 +33,10 @@ from scheduler_milp.instance import Instance
 from scheduler_milp.registry import solve
 from scheduler_milp.result import gap
 from scheduler_milp.sawtooth import lifted_values
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
-DEFAULT_MIX = "conv=0.7,arxiv=0.3"
+DEFAULT_MIX = BENCHMARK_MIX
 
 
 def workloads(

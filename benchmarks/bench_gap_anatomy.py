@@ -31,7 +31,7 @@ from scheduler_milp.formulations.lp import partial_integer_bound, solve_lp_model
 from scheduler_milp.formulations.timeindexed import build
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CASES = ("20,0", "20,1", "80,0", "80,1")
 
@@ -39,7 +39,7 @@ CASES = ("20,0", "20,1", "80,0", "80,1")
 def run_case(case: str, scale: int, memory: int, repack_seconds: float, shares: list[float], mip_seconds: float) -> list[str]:
     """Two markdown rows for ``case``: the completion split and the partial-integrality bounds."""
     n, seed = (int(x) for x in case.split(","))
-    inst = sample_backlog("conv=0.7,arxiv=0.3", n, seed=seed, memory=memory, scale=scale)
+    inst = sample_backlog(BENCHMARK_MIX, n, seed=seed, memory=memory, scale=scale)
     plan = solve(inst, "repack", SolveOptions(time_limit=repack_seconds, seed=0, threads=1)).plan
     assert plan is not None
     model = build(inst, plan.total_latency)

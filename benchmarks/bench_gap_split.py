@@ -26,7 +26,7 @@ import time
 
 from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
-from scheduler_milp.traces import sample_backlog
+from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CASES = (
     "40,16,1024,0,120", "40,16,1024,1,120", "40,16,1024,2,120", "25,16,640,0,400", "30,32,512,1,400",
@@ -37,7 +37,7 @@ CASES = (
 def run_case(case: str, threads: int) -> str:
     """One markdown row for ``case``."""
     n, scale, memory, seed, cp_seconds = (int(x) for x in case.split(","))
-    inst = sample_backlog("conv=0.7,arxiv=0.3", n, seed=seed, memory=memory, scale=scale)
+    inst = sample_backlog(BENCHMARK_MIX, n, seed=seed, memory=memory, scale=scale)
     lp = solve(inst, "lp", SolveOptions(time_limit=60, seed=0, threads=threads))
     rp = solve(inst, "repack", SolveOptions(time_limit=10, seed=0, threads=threads))
     t0 = time.perf_counter()

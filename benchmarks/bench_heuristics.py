@@ -160,7 +160,7 @@ def section_ls(ls_trace_time: float) -> None:
 
 def section_repack(repeat: int, seconds: float) -> None:
     """Moves per second of repack on the mixed backlogs and the whole trace, fresh process per run."""
-    from scheduler_milp.traces import sample_backlog
+    from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
     print(f"\nrepack, {seconds:g} s, seed 0, {repeat} fresh processes each (medians)\n")
     print("| backlog | n | M | moves | moves / s | average latency | runs (moves / s) |")
@@ -168,7 +168,7 @@ def section_repack(repeat: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
         for m in (16384, 65536, 262144):
-            inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, 1000, 0, memory=m, name=f"mix1000-M{m}")
+            inst = sample_backlog(BENCHMARK_MIX, 1000, 0, memory=m, name=f"mix1000-M{m}")
             cases.append(("700 conv + 300 arXiv", inst))
         cases.append(("whole Azure conv", load_instance(ROOT / "instances/traces/conv-full-M65536.json")))
         for label, inst in cases:

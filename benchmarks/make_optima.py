@@ -36,16 +36,16 @@ def trace_class(n: int, seed: int, mix: str = "conv") -> Instance:
 
 def mix_class(n: int, seed: int) -> Instance:
     """The analogue of the 1,000-request mixed backlog at M = 16,384: 700 conv : 300 arXiv, tokens / 16, M = 1,024."""
-    from scheduler_milp.traces import sample_backlog
+    from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
-    return sample_backlog({"conv": 0.7, "arxiv": 0.3}, n, seed, memory=1024, scale=16)
+    return sample_backlog(BENCHMARK_MIX, n, seed, memory=1024, scale=16)
 
 
 def mix_full_class(n: int, seed: int) -> Instance:
     """The 1,000-request mixed backlog's own kind at full token counts: 700 conv : 300 arXiv, M = 16,384."""
-    from scheduler_milp.traces import sample_backlog
+    from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
-    return sample_backlog({"conv": 0.7, "arxiv": 0.3}, n, seed, memory=16384)
+    return sample_backlog(BENCHMARK_MIX, n, seed, memory=16384)
 
 
 def specs() -> list[tuple[str, Callable[[], Instance]]]:

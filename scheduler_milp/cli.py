@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -110,13 +111,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, nothing written (--output is only written below)
         print(f"interrupted: {args.method} on {args.instance}; no plan written", file=sys.stderr)
         return 130
-    print(result.summary())
+    # the files are written before anything is printed, so a reader that closes stdout early
+    # (``solve.py ... | head -1``) cannot cost the plan
+    written = []
     if args.output:
         result.write(args.output)
-        print(f"plan written to {args.output}")
+        written.append(f"plan written to {args.output}")
     if args.plot and result.plan is not None:
         from .plots import plot_plan
 
         plot_plan(result.plan, args.plot)
-        print(f"plot written to {args.plot}")
+        written.append(f"plot written to {args.plot}")
+    print("\n".join([result.summary(), *written]))
     return 0 if (result.plan is not None or result.status.value == "infeasible") else 3
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """:func:`main` for a console entry point: a reader closing stdout early ends it quietly."""
+    try:
+        status = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's recommended handling: point stdout at devnull so the interpreter's own flush at
+        # exit does not raise again, and report the broken pipe through the exit status
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status

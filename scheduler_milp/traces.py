@@ -33,6 +33,9 @@ log = logging.getLogger("scheduler_milp.traces")
 #: arXiv rows with more output tokens than this (and a shorter prompt than output) are treated as
 #: preprocessing artefacts (see data/traces/README.md) and dropped unless asked otherwise.
 ARXIV_ARTIFACT_OUTPUT = 3000
+#: The mix of the benchmarks' 1,000-request backlogs (issue 6): 700 Azure conversations, 300 arXiv
+#: summarizations.  One definition, so that every benchmark and the shipped samples agree.
+BENCHMARK_MIX = "conv=0.7,arxiv=0.3"
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from scheduler_milp.runner import META_FILE, RunSpec, make_grid, run_sweep, summ
 
 log = logging.getLogger("scheduler_milp.experiments")
 
-MIX = {"conv": 0.7, "arxiv": 0.3}
 COMMAND = "python scripts/run_experiments.py --out docs --fresh"
 
 
@@ -68,19 +67,19 @@ def build_instances(work: Path, setting: Setting) -> tuple[list[tuple[str, str]]
 
     Returns ``(path, group label)`` pairs for each set.
     """
-    from scheduler_milp.traces import sample_backlog
+    from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
     small, full = [], []
     for n in setting.small_n:
         for factor in setting.small_factors:
             for seed in setting.small_seeds:
                 name = f"mix-n{n}-f{factor:g}-scale{setting.scale}-s{seed}"
-                inst = sample_backlog(MIX, n, seed=seed, memory_factor=factor, scale=setting.scale, name=name)
+                inst = sample_backlog(BENCHMARK_MIX, n, seed=seed, memory_factor=factor, scale=setting.scale, name=name)
                 small.append((_save(inst, work / "instances" / "small" / f"{name}.json"), f"n={n}, M={factor:g}x peak"))
     for n in setting.full_n:
         for memory in setting.full_memory:
             name = f"mix-n{n}-M{memory}-s{setting.full_seed}"
-            inst = sample_backlog(MIX, n, seed=setting.full_seed, memory=memory, name=name)
+            inst = sample_backlog(BENCHMARK_MIX, n, seed=setting.full_seed, memory=memory, name=name)
             full.append((_save(inst, work / "instances" / "full" / f"{name}.json"), f"n={n}, M={memory}"))
     return small, full
 

@@ -3,7 +3,7 @@
 
 import sys
 
-from scheduler_milp.cli import main
+from scheduler_milp.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

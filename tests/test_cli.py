@@ -118,6 +118,24 @@ def test_output_is_not_clobbered_by_a_failed_solve(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "good.json", "plan.json"]
 
 
+def test_a_reader_closing_stdout_early_costs_neither_the_plan_nor_a_traceback(tmp_path):
+    """``solve.py ... | head -0``: the pipe is closed before anything is printed."""
+    good = write_case(tmp_path, "good", {"memory": 24, "requests": [{"id": "a", "prompt": 5, "output": 3}, {"id": "b", "prompt": 9, "output": 1}]})
+    plan = tmp_path / "plan.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(SOLVE), str(good), "--method", "sf", "--output", str(plan)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child can print: its first write meets a broken pipe
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 1
+    written = json.loads(plan.read_text())
+    assert set(written["starts"]) == {"a", "b"}
+
+
 # ---------------------------------------------------------------------- make_instances.py
 
 
