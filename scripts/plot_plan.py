@@ -17,12 +17,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Validate the plan against its instance and draw it; one-line errors, non-zero exit."""
     p = argparse.ArgumentParser(prog="plot_plan.py", description=__doc__)
     p.add_argument("plan", help="plan JSON (scripts/solve.py --output)")
-    p.add_argument("instance", help="the instance JSON the plan belongs to")
+    p.add_argument("instance", help="the instance the plan belongs to (JSON, or CSV with --memory)")
+    p.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON), as for solve.py")
+    p.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
+    p.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--title", default=None, help="figure title (default: instance, size, method, objective)")
     args = p.parse_args(argv)
     try:
-        instance = load_instance(args.instance)
+        instance = load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
     except InstanceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

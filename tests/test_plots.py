@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scheduler_milp.instance import Instance
+from scheduler_milp.instance import Instance, load_instance
 from scheduler_milp.plots import LABEL_LIMIT, plot_gaps, plot_plan
 from scheduler_milp.registry import solve
 
@@ -102,4 +102,21 @@ def test_plot_plan_script_draws_a_solved_plan_and_rejects_a_wrong_one(tmp_path: 
     bad = subprocess.run([sys.executable, script, str(bad_path), str(inst_path), "--out", str(tmp_path / "q.png")], capture_output=True, text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "q.png").exists()
+
+
+def test_plot_plan_script_reads_a_csv_instance_with_its_memory(tmp_path: Path) -> None:
+    """A plan of a CSV backlog is drawn with the same ``--memory`` as it was solved with."""
+    csv_path = tmp_path / "req.csv"
+    csv_path.write_text("prompt,output,id\n100,20,a\n300,50,b\n50,400,c\n")
+    plan_path = tmp_path / "plan.json"
+    solve(load_instance(csv_path, memory=600), "svf").write(str(plan_path))
+    script = str(ROOT / "scripts" / "plot_plan.py")
+    ok = subprocess.run([sys.executable, script, str(plan_path), str(csv_path), "--memory", "600", "--out", str(tmp_path / "p.png")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+    missing = subprocess.run([sys.executable, script, str(plan_path), str(csv_path), "--out", str(tmp_path / "q.png")],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "--memory" in missing.stderr and "Traceback" not in missing.stderr
     assert not (tmp_path / "q.png").exists()
