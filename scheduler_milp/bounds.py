@@ -830,8 +830,8 @@ def fluid_prices(instance: Instance, horizon: int) -> FloatArray:
 
 
 def _lift_applies(instance: Instance, horizon: int, max_cells: int = LIFT_MAX_CELLS) -> bool:
-    """Whether a sawtooth lift over ``horizon`` rounds is tried: block size 1 and ``n * H`` within ``max_cells``."""
-    return instance.block_size == 1 and instance.n * max(int(horizon), 1) <= max_cells
+    """Whether a sawtooth lift over ``horizon`` rounds is tried: ``n * H`` within ``max_cells``."""
+    return instance.n * max(int(horizon), 1) <= max_cells
 
 
 def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str) -> int | None:
@@ -850,7 +850,7 @@ def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: st
 def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float = math.inf) -> int | None:
     """The sawtooth bound at ``result``'s prices, rounded safely (docs/bounds.md, section 4); ``None`` if not tried.
 
-    Not tried with block size > 1 (it is not a bound there), when ``n * H`` exceeds
+    Not tried when ``n * H`` exceeds
     :data:`LIFT_MAX_CELLS`, or when ``deadline`` (``time.perf_counter()``) passes first.
     """
     if not _lift_applies(instance, len(result.prices)):
@@ -861,7 +861,7 @@ def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float 
 def fluid_lift(instance: Instance, horizon: int, deadline: float = math.inf) -> int | None:
     """The sawtooth bound at :func:`fluid_prices`, rounded safely; ``None`` if not tried.
 
-    Not tried with block size > 1, when ``n * horizon`` exceeds :data:`FLUID_MAX_CELLS`, or when
+    Not tried when ``n * horizon`` exceeds :data:`FLUID_MAX_CELLS`, or when
     ``deadline`` passes before the first grid of ``theta`` is done.
     """
     if not _lift_applies(instance, horizon, FLUID_MAX_CELLS):

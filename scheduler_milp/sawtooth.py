@@ -5,7 +5,7 @@ completes (fractionally) in every round, so memory can stay at ``M``. In a plan,
 the ``b`` requests running in round ``r`` to end runs its last round ``d`` rounds later, all ``b``
 grow by ``d`` until then, so ``usage(r) + b d <= M``. With ``E`` the set of rounds that are some
 request's last round and ``delta(r)`` the distance from ``r`` to the next round of ``E``, every plan
-(block size 1) satisfies
+satisfies (block size 1; with blocks, see the end of this docstring)
 
 * ``usage(r) + |running(r)| delta(r) <= M`` in every round ``r``, and
 * ``sum_i m_i (s_i + 1) <= W = n M - sum_i (o_i - 1)``, where ``m_i`` is the number of rounds of
@@ -28,6 +28,12 @@ Since the ninth session the second fact is priced in a stronger form: in a round
 ages"). A run's cut cost then depends on where the cuts fall; its cheapest value ``H_i(rho)`` is
 tabulated per request (:func:`_cut_costs`) and read on chords (:func:`_cut_lower`), and the larger
 of the two lower bounds is taken per start.
+
+With block size ``B > 1`` a request holds ``B ceil((s_i + k) / B) >= s_i + k`` and grows by at
+least ``d - B + 1`` over ``d`` rounds, so ``usage(r) + |running(r)| max(0, delta(r) - B + 1) <=
+M`` and the second fact stands as it is (docs/bounds.md, "Blocks"): runs are priced at their true
+memory (prefix sums per residue of the round modulo ``B``), and a segment of ``L`` rounds counts
+``(L - B)+ (L - B + 1) / 2 >= L (L - 1) / 2 - (B - 1) L`` of sawtooth.
 
 The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
 grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
@@ -111,35 +117,43 @@ def _cut_lower(row, rho, log_rho, rhos, log_rho0, inv_log_step):  # pragma: no c
 
 
 @njit(cache=True, nogil=True)
-def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
+def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos, log_rho0, inv_log_step, aged, block):  # pragma: no cover - compiled
     """Lower ``cost[k]`` to the lifted cost of one start (``base``, ``low`` = smallest price of the run).
 
     The run's part is the larger of two lower bounds of the same quantity: equal segments with
     every inner cut charged ``s + 1`` (closed form), and the tabulated cut cost with the cuts'
-    ages (``_cut_costs``).
+    ages (``_cut_costs``).  With blocks (``block > 1``) a segment of ``L`` rounds prices only
+    ``(L - B)+ (L - B + 1) / 2 >= L (L - 1) / 2 - (B - 1) L`` of sawtooth, so the part loses
+    ``low (B - 1) o`` and is never below the last cut's ``theta s1`` (docs/bounds.md, "Blocks").
     """
     log_low = math.log(low) if aged and low > 0.0 else 0.0
+    shortfall = low * (block - 1) * o
     for k in range(thetas.size):
         m = 1.0
         if low > 0.0:
             # the real minimiser of low o^2 / (2m) + theta s1 m, clamped to 1 <= m <= o
             m = min(max(o * math.sqrt(low / (2.0 * s1)) * inv_root[k], 1.0), float(o))
         part = low * o * (o / m - 1.0) / 2.0 + thetas[k] * s1 * m
-        if base + part >= cost[k]:
+        # with B = 1 the max is the part itself (it is >= theta s1); it only grows with the part
+        if base + max(thetas[k] * s1, part - shortfall) >= cost[k]:
             continue  # the larger part can only be larger still
         if aged and low > 0.0:
             rho = thetas[k] / low
             with_ages = thetas[k] * s1 + low * _cut_lower(cut_row, rho, log_thetas[k] - log_low, rhos, log_rho0, inv_log_step)
             if with_ages > part:
                 part = with_ages
-        c = base + part
+        c = base + max(thetas[k] * s1, part - shortfall)
         if c < cost[k]:
             cost[k] = c
 
 
 @njit(cache=True, nogil=True)
-def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
-    """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``."""
+def _pass(prefix, moment, excess, block, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
+    """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``.
+
+    ``excess[q]``: prefix sums of ``price[r] ((q - r) mod B)``, the block rounding a run pays on
+    top of ``s + k`` (read only when ``block > 1``).
+    """
     n_theta = thetas.size
     inv_root = 1.0 / np.sqrt(thetas)
     log_thetas = np.log(thetas)
@@ -160,6 +174,9 @@ def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, 
             t = a + j
             if t < horizon:
                 base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t])
+                if block > 1:  # mem(k) = s + k + ((t - s - 1 - r) mod B) in round r = t + k - 1
+                    q = ((t - int(s1)) % block + block) % block  # non-negative whatever the sign rule
+                    base[j] += excess[q, t + o] - excess[q, t]
             else:
                 base[j] = float(t + o - a)
             if base[j] < base[best_t - a]:
@@ -175,7 +192,7 @@ def _pass(prefix, moment, table, horizon, prompt, output, arrival, first, last, 
                 if (phase == 0 and t != best_t) or (phase == 1 and (t == best_t or base[j] >= ceiling)):
                     continue
                 low = min(table[level, t], table[level, t + o - span]) if t < horizon else 0.0
-                _lifted(base[j], low, o, s1, inv_root, thetas, log_thetas, cost, cuts[i], rhos, log_rho0, inv_log_step, aged)
+                _lifted(base[j], low, o, s1, inv_root, thetas, log_thetas, cost, cuts[i], rhos, log_rho0, inv_log_step, aged, block)
         for k in range(n_theta):
             out[k] += cost[k]
 
@@ -207,6 +224,13 @@ class _Tables:
         self.prefix = np.concatenate(([0.0], np.cumsum(padded)))
         self.moment = np.concatenate(([0.0], np.cumsum(padded * np.arange(padded.size))))
         self.table = _range_min_table(padded)
+        self.block = int(instance.block_size)
+        self.excess = np.zeros((1, 1))
+        if self.block > 1:  # excess[q, r] = sum_(r' < r) price[r'] ((q - r') mod B)
+            rounds = np.arange(padded.size)
+            self.excess = np.zeros((self.block, padded.size + 1))
+            for q in range(self.block):
+                self.excess[q, 1:] = np.cumsum(padded * ((q - rounds) % self.block))
         self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
         self.fixed = float(instance.memory_budget) * float(lam.sum())
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
@@ -233,7 +257,7 @@ class _Tables:
             if time.perf_counter() >= deadline:
                 return None
             last = min(self.n, first + chunk)
-            _pass(self.prefix, self.moment, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
+            _pass(self.prefix, self.moment, self.excess, self.block, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
                   cuts, CUT_RHOS, _LOG_RHO0, _INV_LOG_STEP, aged)
         return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
@@ -241,7 +265,7 @@ class _Tables:
 def lifted_values(instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf) -> FloatArray | None:
     """``L_saw(prices, theta)`` for each ``theta > 0`` of ``thetas`` (module docstring); ``None`` past ``deadline``.
 
-    Valid lower bounds on the total latency only with block size 1 (:func:`sawtooth_bound` checks).
+    Valid lower bounds on the total latency for every block size (blocks: docs/bounds.md, section 4).
     """
     return _Tables(instance, prices).values(thetas, deadline)
 
@@ -250,14 +274,13 @@ def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = mat
     """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` when not applicable.
 
     ``prices[r] >= 0`` are memory prices of rounds ``0..H-1`` (0 beyond), e.g. the Lagrangian's
-    best. Not applicable with block size > 1 (memory then grows in steps, and ``usage(r) + b d
-    <= M`` does not follow) or when ``deadline`` (``time.perf_counter()``) passes before the first
-    grid is done. Batch prices are taken as 0, which keeps it a bound. Cost: two compiled passes
+    best. ``None`` when ``deadline`` (``time.perf_counter()``) passes before the first grid is done.
+    With block size ``B > 1`` runs are priced at their true (block-rounded) memory and only the
+    sawtooth beyond ``B - 1`` rounds counts (docs/bounds.md, section 4, "Blocks").
+    Batch prices are taken as 0, which keeps it a bound. Cost: two compiled passes
     over the ``(request, start)`` pairs below ``H`` (a wide grid of ``theta``, then a fine one
     around its best), each evaluating the grid only at starts that can still win.
     """
-    if instance.block_size != 1:
-        return None
     tab = _Tables(instance, prices)
     best_value, best_theta = -math.inf, 0.0
     grid = tab.scale * WIDE_GRID

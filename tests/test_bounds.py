@@ -235,10 +235,11 @@ def test_the_lifted_lagrangian_keeps_its_time_limit_and_reports_the_lift():
     # with an iteration limit the ascent ends early and the lift has the rest of the time
     res, lift, own = lifted_lagrangian(inst, 30.0, iterations=100)
     assert lift is not None and res.bound - 1 <= lift <= solve(inst, "svf").objective
-    # block size 2: no lift, and the ascent gets the whole limit
+    # block size 2: lifted too (true memory, docs/bounds.md section 4 "Blocks"), the lift's share kept back
     blocky = Instance.create(2000, rng.integers(50, 400, 30), rng.integers(5, 120, 30), block_size=2)
     res2, lift2, own2 = lifted_lagrangian(blocky, 1.0, iterations=50)
-    assert lift2 is None and own2 is not None and own2 > 0.9 and res2.bound <= solve(blocky, "svf").objective
+    assert lift2 is not None and own2 is not None and own2 < 1.0
+    assert max(res2.bound, lift2) <= solve(blocky, "svf").objective
     # each bound is offered as soon as it is known: the lift at the fluid prices before the ascent's
     heard: list[tuple[str, int]] = []
     res, lift, _ = lifted_lagrangian(inst, 30.0, offer=lambda source, bound: heard.append((source, bound)), iterations=100)
