@@ -30,10 +30,10 @@ tabulated per request (:func:`_cut_costs`) and read on chords (:func:`_cut_lower
 of the two lower bounds is taken per start.
 
 With block size ``B > 1`` a request holds ``B ceil((s_i + k) / B) >= s_i + k`` and grows by at
-least ``d - B + 1`` over ``d`` rounds, so ``usage(r) + |running(r)| max(0, delta(r) - B + 1) <=
-M`` and the second fact stands as it is (docs/bounds.md, "Blocks"): runs are priced at their true
-memory (prefix sums per residue of the round modulo ``B``), and a segment of ``L`` rounds counts
-``(L - B)+ (L - B + 1) / 2 >= L (L - 1) / 2 - (B - 1) L`` of sawtooth.
+least ``B floor(d / B)`` over ``d`` rounds, so ``usage(r) + sum_(i running) (mem_i(age + delta(r)) -
+mem_i(age)) <= M`` and the second fact stands as it is (docs/bounds.md, "Blocks"): runs are priced
+at their true memory (prefix sums per residue of the round modulo ``B``), and a segment of ``L``
+rounds counts at least ``sum_(j < L) B floor(j / B) >= L (L - 1) / 2 - (B - 1) L / 2`` of sawtooth.
 
 The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
 grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
@@ -122,12 +122,13 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
 
     The run's part is the larger of two lower bounds of the same quantity: equal segments with
     every inner cut charged ``s + 1`` (closed form), and the tabulated cut cost with the cuts'
-    ages (``_cut_costs``).  With blocks (``block > 1``) a segment of ``L`` rounds prices only
-    ``(L - B)+ (L - B + 1) / 2 >= L (L - 1) / 2 - (B - 1) L`` of sawtooth, so the part loses
-    ``low (B - 1) o`` and is never below the last cut's ``theta s1`` (docs/bounds.md, "Blocks").
+    ages (``_cut_costs``).  With blocks (``block > 1``) a segment of ``L`` rounds prices at least
+    ``sum_(j < L) B floor(j / B) >= L (L - B) / 2 = L (L - 1) / 2 - (B - 1) L / 2`` of sawtooth, so
+    the part loses ``low (B - 1) o / 2`` and is never below the last cut's ``theta s1``
+    (docs/bounds.md, "Blocks").
     """
     log_low = math.log(low) if aged and low > 0.0 else 0.0
-    shortfall = low * (block - 1) * o
+    shortfall = low * (block - 1) * o / 2.0
     for k in range(thetas.size):
         m = 1.0
         if low > 0.0:

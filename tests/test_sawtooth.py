@@ -95,8 +95,8 @@ def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
             part = low * o * (o / m - 1) / 2 + theta * (s + 1) * m
             if low > 0:  # the cuts' ages (tabulated cut cost, chords between grid points)
                 part = max(part, theta * (s + 1) + low * plain_chord(s, o, theta / low))
-            # blocks: a segment of L rounds prices (L - B)+ (L - B + 1) / 2 >= L (L - 1) / 2 - (B - 1) L
-            part = max(theta * (s + 1), part - low * (instance.block_size - 1) * o)
+            # blocks: a segment of L rounds prices sum_(j < L) B floor(j / B) >= L (L - 1) / 2 - (B - 1) L / 2
+            part = max(theta * (s + 1), part - low * (instance.block_size - 1) * o / 2)
             best = min(best, cost + part)
         total += best
     budget = instance.n * instance.memory_budget - float((instance.output_len - 1).sum())
@@ -106,8 +106,9 @@ def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
 def check_facts(instance: Instance, start_round: np.ndarray) -> None:
     """The two inequalities the lift prices, checked round by round on one plan.
 
-    With block size ``B`` the first one counts only ``max(0, delta - B + 1)`` rounds of growth
-    (memory grows in steps of ``B``), and the usage is the true, block-rounded one.
+    With block size ``B`` memory grows in steps of ``B``: the first one counts each running
+    request's true growth ``mem(age + delta) - mem(age)`` (``delta`` tokens when ``B = 1``), and the
+    usage is the true, block-rounded one.
     """
     start = np.asarray(start_round, dtype=np.int64)
     last = start + instance.output_len - 1
@@ -118,8 +119,13 @@ def check_facts(instance: Instance, start_round: np.ndarray) -> None:
         if running.size == 0:
             continue
         delta = int(ends[np.searchsorted(ends, r)]) - r  # distance to the next last round
-        grow = max(0, delta - instance.block_size + 1)
-        assert usage[r] + running.size * grow <= instance.memory_budget, (r, usage[r], running.size, delta)
+        age = r - start[running] + 1
+        grow = int((instance.mem(running, age + delta) - instance.mem(running, age)).sum())
+        assert usage[r] + grow <= instance.memory_budget, (r, usage[r], running.size, delta)
+        # the blocks' bound per segment: sum_(j < L) B floor(j / B) >= L (L - B) / 2
+        b = instance.block_size
+        for length in range(1, 3 * b + 2):
+            assert sum(b * (j // b) for j in range(length)) >= length * (length - b) / 2
     segments = np.array([np.count_nonzero((ends >= start[i]) & (ends <= last[i])) for i in range(instance.n)])
     weighted = int((segments * (instance.prompt_len + 1)).sum())
     assert weighted <= instance.n * instance.memory_budget - int((instance.output_len - 1).sum())
