@@ -152,8 +152,9 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
 def _pass(prefix, moment, excess, block, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
     """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``.
 
-    ``excess[q]``: prefix sums of ``price[r] ((q - r) mod B)``, the block rounding a run pays on
-    top of ``s + k`` (read only when ``block > 1``).
+    ``excess[:, q]``: prefix sums of ``price[r] ((q - r) mod B)``, the block rounding a run pays on
+    top of ``s + k`` (read only when ``block > 1``; round-major, so that consecutive starts read
+    neighbouring memory).
     """
     n_theta = thetas.size
     inv_root = 1.0 / np.sqrt(thetas)
@@ -177,7 +178,7 @@ def _pass(prefix, moment, excess, block, table, horizon, prompt, output, arrival
                 base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t])
                 if block > 1:  # mem(k) = s + k + ((t - s - 1 - r) mod B) in round r = t + k - 1
                     q = ((t - int(s1)) % block + block) % block  # non-negative whatever the sign rule
-                    base[j] += excess[q, t + o] - excess[q, t]
+                    base[j] += excess[t + o, q] - excess[t, q]
             else:
                 base[j] = float(t + o - a)
             if base[j] < base[best_t - a]:
@@ -227,11 +228,11 @@ class _Tables:
         self.table = _range_min_table(padded)
         self.block = int(instance.block_size)
         self.excess = np.zeros((1, 1))
-        if self.block > 1:  # excess[q, r] = sum_(r' < r) price[r'] ((q - r') mod B)
+        if self.block > 1:  # excess[r, q] = sum_(r' < r) price[r'] ((q - r') mod B)
             rounds = np.arange(padded.size)
-            self.excess = np.zeros((self.block, padded.size + 1))
+            self.excess = np.zeros((padded.size + 1, self.block))
             for q in range(self.block):
-                self.excess[q, 1:] = np.cumsum(padded * ((q - rounds) % self.block))
+                self.excess[1:, q] = np.cumsum(padded * ((q - rounds) % self.block))
         self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
         self.fixed = float(instance.memory_budget) * float(lam.sum())
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
