@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .instance import InstanceError, load_instance
+from .instance import Instance, InstanceError, load_instance
 from .registry import METHODS, solve
 from .result import SolveOptions
 
@@ -17,6 +17,18 @@ def method_table() -> str:
     """The registered methods, one per line: name, kind, description."""
     width = max(len(n) for n in METHODS)
     return "\n".join(f"  {m.name:<{width}}  {m.kind:<9}  {m.help}" for m in METHODS.values())
+
+
+def add_instance_options(parser: argparse.ArgumentParser) -> None:
+    """``--memory``, ``--block-size`` and ``--max-batch``: what a CSV instance needs (``--memory`` overrides JSON)."""
+    parser.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON)")
+    parser.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
+    parser.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
+
+
+def instance_from_args(args: argparse.Namespace) -> Instance:
+    """Load ``args.instance`` with the options of :func:`add_instance_options`; raises ``InstanceError``."""
+    return load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=None, help="seconds for building and solving")
     p.add_argument("--output", help="write the plan JSON here (atomically)")
     p.add_argument("--list-methods", action="store_true", help="print the registered methods and exit")
-    p.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON)")
-    p.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
-    p.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
+    add_instance_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed for randomised methods")
     p.add_argument("--threads", type=int, default=2, help="solver threads")
     p.add_argument("--solver", default=None, help="Pyomo solver for milp (default highs)")
@@ -90,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"solve.py: error: {err}", file=sys.stderr)
         return 2
     try:
-        instance = load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
+        instance = instance_from_args(args)
     except InstanceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -273,12 +273,12 @@ def lifted_values(instance: Instance, prices: FloatArray, thetas: FloatArray, de
 
 
 def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = math.inf) -> tuple[float, float] | None:
-    """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` when not applicable.
+    """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` past the deadline.
 
     ``prices[r] >= 0`` are memory prices of rounds ``0..H-1`` (0 beyond), e.g. the Lagrangian's
     best. ``None`` when ``deadline`` (``time.perf_counter()``) passes before the first grid is done.
-    With block size ``B > 1`` runs are priced at their true (block-rounded) memory and only the
-    sawtooth beyond ``B - 1`` rounds counts (docs/bounds.md, section 4, "Blocks").
+    With block size ``B > 1`` runs are priced at their true (block-rounded) memory and their growth
+    in whole blocks (docs/bounds.md, section 4, "Blocks").
     Batch prices are taken as 0, which keeps it a bound. Cost: two compiled passes
     over the ``(request, start)`` pairs below ``H`` (a wide grid of ``theta``, then a fine one
     around its best), each evaluating the grid only at starts that can still win.

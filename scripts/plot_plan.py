@@ -8,7 +8,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from scheduler_milp.instance import InstanceError, load_instance
+from scheduler_milp.cli import add_instance_options, instance_from_args
+from scheduler_milp.instance import InstanceError
 from scheduler_milp.plan import Plan, PlanError
 from scheduler_milp.plots import plot_plan
 
@@ -18,14 +19,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="plot_plan.py", description=__doc__)
     p.add_argument("plan", help="plan JSON (scripts/solve.py --output)")
     p.add_argument("instance", help="the instance the plan belongs to (JSON, or CSV with --memory)")
-    p.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON), as for solve.py")
-    p.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
-    p.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
+    add_instance_options(p)  # as for solve.py
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--title", default=None, help="figure title (default: instance, size, method, objective)")
     args = p.parse_args(argv)
     try:
-        instance = load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
+        instance = instance_from_args(args)
     except InstanceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -122,10 +122,6 @@ def check_facts(instance: Instance, start_round: np.ndarray) -> None:
         age = r - start[running] + 1
         grow = int((instance.mem(running, age + delta) - instance.mem(running, age)).sum())
         assert usage[r] + grow <= instance.memory_budget, (r, usage[r], running.size, delta)
-        # the blocks' bound per segment: sum_(j < L) B floor(j / B) >= L (L - B) / 2
-        b = instance.block_size
-        for length in range(1, 3 * b + 2):
-            assert sum(b * (j // b) for j in range(length)) >= length * (length - b) / 2
     segments = np.array([np.count_nonzero((ends >= start[i]) & (ends <= last[i])) for i in range(instance.n)])
     weighted = int((segments * (instance.prompt_len + 1)).sum())
     assert weighted <= instance.n * instance.memory_budget - int((instance.output_len - 1).sum())
@@ -143,11 +139,18 @@ def test_the_two_facts_hold_on_every_plan_of_random_instances() -> None:
             check_facts(inst, plan.start_round)
 
 
+def test_a_segments_growth_in_whole_blocks_is_at_least_l_times_l_minus_b_over_2() -> None:
+    """The blocks' bound per segment (docs/bounds.md, "Blocks"): ``sum_(j < L) B floor(j / B) >= L (L - B) / 2``."""
+    for b in range(1, 7):
+        for length in range(1, 3 * b + 2):
+            assert sum(b * (j // b) for j in range(length)) >= length * (length - b) / 2
+
+
 def test_compiled_pass_matches_plain_loops() -> None:
     rng = np.random.default_rng(11)
     for trial in range(60):
         inst = random_tiny(rng, n_max=6, len_max=6)
-        if trial >= 40:  # long runs with large blocks: the residue tables and the sawtooth beyond B
+        if trial >= 40:  # long runs with large blocks: the residue tables and the growth in whole blocks
             inst = inst.replace(output_len=inst.output_len * 3, block_size=int(rng.integers(2, 7)), memory_budget=80)
         horizon = int(rng.integers(1, 25))
         prices = rng.exponential(0.3, horizon) * (rng.random(horizon) < 0.8)
@@ -194,7 +197,7 @@ def test_the_lift_raises_the_lagrangian_on_a_packed_trace_backlog() -> None:
 def test_fluid_prices_count_the_requests_the_fluid_schedule_has_not_finished() -> None:
     inst = Instance.create(10, [1, 3, 2], [2, 4, 1])  # volumes 5, 22, 3: fluid completions 0.3, 0.8, 3.0
     assert np.allclose(fluid_prices(inst, 5) * 10, [3, 1, 1, 0, 0])
-    blocky = inst.replace(block_size=2)  # a bound with blocks too (true memory, growth beyond B - 1)
+    blocky = inst.replace(block_size=2)  # a bound with blocks too (true memory, growth in whole blocks)
     lifted = fluid_lift(blocky, 5)
     opt = solve_dp(blocky).objective
     assert lifted is not None and opt is not None and lifted <= opt
