@@ -141,7 +141,9 @@ class LagrangianResult:
 
     ``bound`` is the proven integer bound (best over all iterations); ``prices[r]`` the memory
     price of round ``r`` at the best iterate (0 beyond the horizon); ``best_starts[i]`` the
-    start round request ``i`` picks against those prices (a guide for orderings, not a plan).
+    start round request ``i`` picks against those prices (a guide for orderings, not a plan);
+    ``batch_prices[r]`` the batch-cap price of round ``r`` at the same iterate (``None`` without a
+    batch cap).
     """
 
     bound: int
@@ -154,6 +156,7 @@ class LagrangianResult:
     seconds: float
     history: list[float] = field(default_factory=list)
     converged: bool = False
+    batch_prices: FloatArray | None = None
 
 
 def _has_highspy() -> bool:
@@ -361,6 +364,7 @@ def lagrangian(
     exact_every: int = 4,
     initial_prices: FloatArray | None = None,
     method: str = "auto",
+    initial_batch_prices: FloatArray | None = None,
     cg_share: float = 0.5,
     polish_level: float = 0.001,
 ) -> LagrangianResult:
@@ -376,7 +380,8 @@ def lagrangian(
     ``window_radius``: between exact evaluations (every ``exact_every`` iterations) steer with
     cheap ones restricted to starts within that many rounds of the last exact choice; -1 picks
     a radius when ``n * H`` is large, None always evaluates exactly.  Only exact evaluations
-    count for the bound.  ``initial_prices`` replaces the heuristic starting shape.
+    count for the bound.  ``initial_prices`` replaces the heuristic starting shape, and
+    ``initial_batch_prices`` the zero batch prices (with a batch cap).
 
     ``method``: ``"subgradient"`` is the ascent above alone; ``"auto"`` (default) and ``"cg"``
     first run :func:`lagrangian_cg` (column generation on the time-indexed LP with grouped
@@ -404,12 +409,13 @@ def lagrangian(
         # started near the optimum: aim the Polyak level just above the best value
         sub = lagrangian(
             instance, ub, iterations, rest, H, 1, max_cells, plan, min(level, polish_level), None, window_radius, exact_every,
-            initial_prices=cg.prices, method="subgradient",
+            initial_prices=cg.prices, method="subgradient", initial_batch_prices=cg.batch_prices,
         )
         best = sub if sub.value > cg.value else cg
         return LagrangianResult(
             max(sub.bound, cg.bound), best.value, best.prices, best.best_starts, H, 1,
             cg.iterations + sub.iterations, time.perf_counter() - t0, cg.history + sub.history,
+            batch_prices=best.batch_prices,
         )
     dual = _Dual(instance, H, w)
     if initial_prices is None:
@@ -419,6 +425,11 @@ def lagrangian(
         lam[: min(H, len(initial_prices))] = np.maximum(0.0, initial_prices[:H])
     use_mu = instance.max_batch is not None
     mu = np.zeros(H) if use_mu else None
+    batch_scale = float(instance.memory_budget) / float(instance.max_batch) if instance.max_batch else 1.0
+    if mu is not None and initial_batch_prices is not None:
+        # the polish after column generation starts from both of its price vectors (with zero
+        # batch prices the first steps fell far below its bound: 2.66 against 2.98 million)
+        mu[: min(H, len(initial_batch_prices))] = np.maximum(0.0, initial_batch_prices[:H])
 
     # The initial shape is only a guess at the scale: try a few multiples and keep the best.
     best_val = -math.inf
@@ -488,7 +499,10 @@ def lagrangian(
             norm = float(grad @ grad)
             gb = None
             if mu is not None and instance.max_batch is not None:
-                gb = count - float(instance.max_batch)
+                # The batch rows scaled by k = M / max_batch (k (count - cap) <= 0, price mu / k):
+                # unscaled, their subgradients (requests) are tiny beside the memory rows' (tokens),
+                # so the batch prices never left 0 (1e-5 where column generation has 10-30).
+                gb = batch_scale * (count - float(instance.max_batch))
                 gb = np.where((mu <= 0) & (gb < 0), 0.0, gb)
                 norm += float(gb @ gb)
             if norm <= 0:
@@ -499,13 +513,13 @@ def lagrangian(
             lam_c = np.maximum(0.0, lam_c + step * grad)
             lam = np.repeat(lam_c, g)[:H]
             if mu is not None and gb is not None:
-                mu = np.maximum(0.0, mu + step * gb)
+                mu = np.maximum(0.0, mu + step * batch_scale * gb)
         if mu is not None and best_mu is not None:
             mu = best_mu.copy()
     bound = _proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
     log.info("lagrangian: bound %d after %d iterations (H=%d, w=%d) in %.2fs", bound, done, H, w, secs)
-    return LagrangianResult(bound, best_val, best_lam, best_start, H, w, done, secs, history)
+    return LagrangianResult(bound, best_val, best_lam, best_start, H, w, done, secs, history, batch_prices=best_mu)
 
 
 # ---------------------------------------------------------------------- column generation
@@ -795,7 +809,7 @@ def lagrangian_cg(
     bound = _proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
     log.info("lagrangian (cg): bound %d after %d pricings, %d columns, master %.1f (H=%d) in %.2fs", bound, done, master.n_cols, lp_value, H, secs)
-    return LagrangianResult(bound, best_val, best_lam, best_start, H, 1, done, secs, history, converged)
+    return LagrangianResult(bound, best_val, best_lam, best_start, H, 1, done, secs, history, converged, best_mu)
 
 
 # ---------------------------------------------------------------------- combined
@@ -834,11 +848,11 @@ def _lift_applies(instance: Instance, horizon: int, max_cells: int = LIFT_MAX_CE
     return instance.n * max(int(horizon), 1) <= max_cells
 
 
-def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str) -> int | None:
-    """The sawtooth bound at ``prices``, rounded safely; ``None`` when the deadline passes first."""
+def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str, batch_prices: FloatArray | None = None) -> int | None:
+    """The sawtooth bound at ``prices`` (and ``batch_prices``), rounded safely; ``None`` when the deadline passes first."""
     from .sawtooth import sawtooth_bound
 
-    lifted = sawtooth_bound(instance, prices, deadline)
+    lifted = sawtooth_bound(instance, prices, deadline, batch_prices)
     if lifted is None:
         return None
     value, theta = lifted
@@ -855,7 +869,7 @@ def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float 
     """
     if not _lift_applies(instance, len(result.prices)):
         return None
-    return _lift_at(instance, result.prices, deadline, "Lagrangian")
+    return _lift_at(instance, result.prices, deadline, "Lagrangian", result.batch_prices)
 
 
 def fluid_lift(instance: Instance, horizon: int, deadline: float = math.inf) -> int | None:

@@ -149,8 +149,10 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
 
 
 @njit(cache=True, nogil=True)
-def _pass(prefix, moment, excess, block, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
+def _pass(prefix, moment, excess, block, batch, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
     """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``.
+
+    ``batch``: prefix sums of the batch prices (all 0 without a batch cap); a run pays their sum.
 
     ``excess[:, q]``: prefix sums of ``price[r] ((q - r) mod B)``, the block rounding a run pays on
     top of ``s + k`` (read only when ``block > 1``; round-major, so that consecutive starts read
@@ -175,7 +177,7 @@ def _pass(prefix, moment, excess, block, table, horizon, prompt, output, arrival
         for j in range(count):
             t = a + j
             if t < horizon:
-                base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t])
+                base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t]) + (batch[t + o] - batch[t])
                 if block > 1:  # mem(k) = s + k + ((t - s - 1 - r) mod B) in round r = t + k - 1
                     q = ((t - int(s1)) % block + block) % block  # non-negative whatever the sign rule
                     base[j] += excess[t + o, q] - excess[t, q]
@@ -214,7 +216,7 @@ def _range_min_table(padded: FloatArray) -> FloatArray:
 class _Tables:
     """Prefix sums and the range-minimum table of one price vector (shared by every ``theta``)."""
 
-    def __init__(self, instance: Instance, prices: FloatArray):
+    def __init__(self, instance: Instance, prices: FloatArray, batch_prices: FloatArray | None = None):
         lam = np.maximum(np.asarray(prices, dtype=np.float64), 0.0)
         self.n = instance.n
         self.horizon = int(lam.size)
@@ -235,6 +237,13 @@ class _Tables:
                 self.excess[1:, q] = np.cumsum(padded * ((q - rounds) % self.block))
         self.budget = float(instance.n) * instance.memory_budget - float((self.output - 1).sum())
         self.fixed = float(instance.memory_budget) * float(lam.sum())
+        # batch prices of rounds 0..H-1 (any others are taken as 0, which keeps it a bound)
+        mu = np.zeros(padded.size)
+        if batch_prices is not None and instance.max_batch is not None:
+            kept = np.maximum(np.asarray(batch_prices, dtype=np.float64)[: self.horizon], 0.0)
+            mu[: kept.size] = kept
+            self.fixed += float(instance.max_batch) * float(kept.sum())
+        self.batch = np.concatenate(([0.0], np.cumsum(mu)))
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
         self._cuts: FloatArray | None = None  # the cut-cost table, built by the first pass with ages
 
@@ -259,31 +268,38 @@ class _Tables:
             if time.perf_counter() >= deadline:
                 return None
             last = min(self.n, first + chunk)
-            _pass(self.prefix, self.moment, self.excess, self.block, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
+            _pass(self.prefix, self.moment, self.excess, self.block, self.batch, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
                   cuts, CUT_RHOS, _LOG_RHO0, _INV_LOG_STEP, aged)
         return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
 
-def lifted_values(instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf) -> FloatArray | None:
+def lifted_values(
+    instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf, batch_prices: FloatArray | None = None
+) -> FloatArray | None:
     """``L_saw(prices, theta)`` for each ``theta > 0`` of ``thetas`` (module docstring); ``None`` past ``deadline``.
 
     Valid lower bounds on the total latency for every block size (blocks: docs/bounds.md, section 4).
+    ``batch_prices`` (rounds ``0..len(prices)-1``, used only with a batch cap) price the batch rows.
     """
-    return _Tables(instance, prices).values(thetas, deadline)
+    return _Tables(instance, prices, batch_prices).values(thetas, deadline)
 
 
-def sawtooth_bound(instance: Instance, prices: FloatArray, deadline: float = math.inf) -> tuple[float, float] | None:
+def sawtooth_bound(
+    instance: Instance, prices: FloatArray, deadline: float = math.inf, batch_prices: FloatArray | None = None
+) -> tuple[float, float] | None:
     """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` past the deadline.
 
     ``prices[r] >= 0`` are memory prices of rounds ``0..H-1`` (0 beyond), e.g. the Lagrangian's
     best. ``None`` when ``deadline`` (``time.perf_counter()``) passes before the first grid is done.
     With block size ``B > 1`` runs are priced at their true (block-rounded) memory and their growth
     in whole blocks (docs/bounds.md, section 4, "Blocks").
-    Batch prices are taken as 0, which keeps it a bound. Cost: two compiled passes
+    With a batch cap, ``batch_prices[r] >= 0`` price the rows ``|running(r)| <= max_batch`` as in
+    the Lagrangian (each run pays the sum of its rounds' prices, and ``max_batch sum_r
+    batch_prices[r]`` is subtracted); ``None`` takes them as 0. Cost: two compiled passes
     over the ``(request, start)`` pairs below ``H`` (a wide grid of ``theta``, then a fine one
     around its best), each evaluating the grid only at starts that can still win.
     """
-    tab = _Tables(instance, prices)
+    tab = _Tables(instance, prices, batch_prices)
     best_value, best_theta = -math.inf, 0.0
     grid = tab.scale * WIDE_GRID
     for aged in (False, True):  # the wide grid without the cuts' ages (fast), the fine grid with them

@@ -73,9 +73,16 @@ def test_cut_cost_table_is_below_every_integer_segmentation() -> None:
             assert plain_chord(s, o, float(rho)) <= plain_cut_cost(s, o, float(rho)) + 1e-9  # concave: chords below
 
 
-def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
-    """``L_saw(prices, theta)`` written as loops over requests, starts and rounds (any block size)."""
+def plain_lifted(instance: Instance, prices: np.ndarray, theta: float, batch_prices: np.ndarray | None = None) -> float:
+    """``L_saw(prices, theta)`` written as loops over requests, starts and rounds (any block size).
+
+    With a batch cap, ``batch_prices[r]`` (rounds below ``len(prices)``) is paid by every request
+    running in round ``r`` and ``max_batch`` times it is given back.
+    """
     horizon = len(prices)
+    mu = np.zeros(horizon)
+    if batch_prices is not None and instance.max_batch is not None:
+        mu[: min(horizon, len(batch_prices))] = batch_prices[:horizon]
     total = 0.0
     for i in range(instance.n):
         s, o, a = int(instance.prompt_len[i]), int(instance.output_len[i]), int(instance.arrival[i])
@@ -87,6 +94,7 @@ def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
                 r = t + k - 1
                 price = float(prices[r]) if r < horizon else 0.0
                 cost += price * int(instance.mem(i, k))  # the true, block-rounded memory
+                cost += float(mu[r]) if r < horizon else 0.0
                 low = min(low, price)
             if low > 0:
                 m = min(max(o * math.sqrt(low / (2 * theta * (s + 1))), 1.0), float(o))
@@ -100,7 +108,8 @@ def plain_lifted(instance: Instance, prices: np.ndarray, theta: float) -> float:
             best = min(best, cost + part)
         total += best
     budget = instance.n * instance.memory_budget - float((instance.output_len - 1).sum())
-    return total - instance.memory_budget * float(np.sum(prices)) - theta * budget
+    given_back = float(instance.max_batch or 0) * float(mu.sum())
+    return total - instance.memory_budget * float(np.sum(prices)) - theta * budget - given_back
 
 
 def check_facts(instance: Instance, start_round: np.ndarray) -> None:
@@ -155,10 +164,12 @@ def test_compiled_pass_matches_plain_loops() -> None:
         horizon = int(rng.integers(1, 25))
         prices = rng.exponential(0.3, horizon) * (rng.random(horizon) < 0.8)
         thetas = rng.exponential(0.05, 3) + 1e-6
-        got = lifted_values(inst, prices, thetas)
+        # batch prices of other lengths than the memory prices' (only the first H rounds count)
+        batch = None if trial % 3 == 0 else rng.exponential(0.5, int(rng.integers(1, 30))) * (rng.random() < 0.9)
+        got = lifted_values(inst, prices, thetas, batch_prices=batch)
         assert got is not None
         for theta, value in zip(thetas, got, strict=True):
-            assert abs(value - plain_lifted(inst, prices, float(theta))) <= 1e-7 * max(1.0, abs(value))
+            assert abs(value - plain_lifted(inst, prices, float(theta), batch)) <= 1e-7 * max(1.0, abs(value))
 
 
 def test_the_lift_never_exceeds_the_optimum() -> None:
@@ -174,12 +185,30 @@ def test_the_lift_never_exceeds_the_optimum() -> None:
         assert opt.status is Status.OPTIMAL and opt.objective is not None
         lag = lagrangian(inst, iterations=40, time_limit=None, method="subgradient")
         fluid = fluid_prices(inst, int(rng.integers(1, 30)))
-        for prices in (lag.prices, rng.exponential(0.5, int(rng.integers(1, 20))), fluid):
-            lifted = sawtooth_bound(inst, prices)
+        random_batch = rng.exponential(1.0, int(rng.integers(1, 20)))
+        for prices, batch in ((lag.prices, lag.batch_prices), (rng.exponential(0.5, int(rng.integers(1, 20))), random_batch), (fluid, None)):
+            lifted = sawtooth_bound(inst, prices, batch_prices=batch)
             assert lifted is not None
             assert lifted[0] <= opt.objective + 1e-9, inst.to_dict()
-            grid = lifted_values(inst, prices, np.geomspace(1e-4, 10.0, 9))
+            grid = lifted_values(inst, prices, np.geomspace(1e-4, 10.0, 9), batch_prices=batch)
             assert grid is not None and (grid <= opt.objective + 1e-9).all(), inst.to_dict()
+
+
+def test_with_a_binding_batch_cap_the_lift_prices_the_batch_rows_too() -> None:
+    """The lift at the Lagrangian's memory and batch prices is at least the Lagrangian itself.
+
+    Without the batch prices (as before the eleventh session) it falls far below when the cap
+    binds: the memory prices alone are priced against a cap they do not see.
+    """
+    inst = sample_backlog("conv=1", 60, seed=1, memory=16384, max_batch=6)
+    lag = lagrangian(inst, iterations=300, time_limit=None, method="subgradient")
+    assert lag.batch_prices is not None and lag.batch_prices.max() > 0
+    with_batch = sawtooth_bound(inst, lag.prices, batch_prices=lag.batch_prices)
+    without = sawtooth_bound(inst, lag.prices)
+    assert with_batch is not None and without is not None
+    # L at the best iterate prices both; the grid's smallest theta may cost a little of it
+    assert with_batch[0] >= 0.995 * lag.value, (with_batch[0], lag.value)
+    assert without[0] < 0.5 * lag.value, (without[0], lag.value)
 
 
 def test_the_lift_raises_the_lagrangian_on_a_packed_trace_backlog() -> None:
