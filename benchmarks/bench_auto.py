@@ -8,6 +8,7 @@ Default run (about 6 minutes plus start-up on 2 cores)::
     python benchmarks/bench_auto.py --mix arxiv bwb code conv sharegpt --memories 16384 65536   # one trace per backlog
     python benchmarks/bench_auto.py --block-size 16 --time-limit 60   # vLLM's block size
     python benchmarks/bench_auto.py --memories 32768 --max-batch 24     # a batch cap that binds with memory
+    python benchmarks/bench_auto.py --mix conv --arrivals --memories 8192   # requests arrive as in the trace
 
 Writes one JSON record per run to ``--out`` (default ``benchmarks/results/auto.jsonl``, appended)
 and prints a markdown table.  Wall-clock numbers depend on the machine's load: quote medians of
@@ -34,12 +35,12 @@ CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
 DEFAULT_MIX = BENCHMARK_MIX
 
 
-def backlog_name(mix: str, n: int, memory: int, block_size: int = 1, max_batch: int | None = None) -> str:
+def backlog_name(mix: str, n: int, memory: int, block_size: int = 1, max_batch: int | None = None, arrivals: bool = False) -> str:
     """``mix1000-M16384`` for the default mix (the name of every earlier record), else e.g. ``bwb1000-M16384``;
-    ``-B16`` appended for block size 16, ``-cap24`` for a batch cap of 24."""
+    ``-B16`` appended for block size 16, ``-cap24`` for a batch cap of 24, ``-arrivals`` with the trace's arrivals."""
     label = "mix" if mix == DEFAULT_MIX else mix.replace("=", "").replace(",", "-")
     return (f"{label}{n}-M{memory}" + (f"-B{block_size}" if block_size != 1 else "")
-            + (f"-cap{max_batch}" if max_batch is not None else ""))
+            + (f"-cap{max_batch}" if max_batch is not None else "") + ("-arrivals" if arrivals else ""))
 
 
 def gap_at(history: list[dict[str, Any]], seconds: float) -> float | None:
@@ -125,6 +126,8 @@ def main() -> None:
     p.add_argument("--time-limit", type=float, default=120.0)
     p.add_argument("--block-size", type=int, default=1, help="KV-cache block size of the sampled backlogs (vLLM: 16)")
     p.add_argument("--max-batch", type=int, default=None, help="batch cap of the sampled backlogs (vLLM's max_num_seqs)")
+    p.add_argument("--arrivals", action="store_true",
+                   help="requests arrive as in the trace (a window of one Azure trace: --mix conv or code; sample_backlog(arrivals='trace'))")
     p.add_argument(
         "--seed", type=int, nargs="+", default=[0],
         help="sampling seed (and auto's seed); several seeds run the grid once per seed (the whole backlog is the same for every seed, only auto's seed changes)",
@@ -146,7 +149,8 @@ def main() -> None:
             for mix in args.mix:
                 for m in args.memories:
                     inst = sample_backlog(mix, args.n, seed, memory=m, block_size=args.block_size, max_batch=args.max_batch,
-                                          name=backlog_name(mix, args.n, m, args.block_size, args.max_batch))
+                                          arrivals="trace" if args.arrivals else None,
+                                          name=backlog_name(mix, args.n, m, args.block_size, args.max_batch, args.arrivals))
                     jobs.append((inst, "mixed", args.time_limit, seed))
         if args.full or args.only_full:
             inst = sample_backlog({"conv": 1.0}, None, seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")

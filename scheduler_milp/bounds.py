@@ -356,7 +356,7 @@ def lagrangian(
     time_limit: float | None = 30.0,
     horizon: int | None = None,
     bucket_width: int | None = None,
-    max_cells: int = 30_000_000,
+    max_cells: int = 100_000_000,
     plan: Plan | None = None,
     level: float = 0.05,
     coarse_prices: int | None = None,
@@ -813,8 +813,9 @@ def lagrangian_cg(
 
 
 # ---------------------------------------------------------------------- combined
-#: the sawtooth lift at the ascent's prices is tried when ``n * H`` is at most this (about 1 s per 2.5e7 pairs, compiled)
-LIFT_MAX_CELLS = 30_000_000
+#: the sawtooth lift at the ascent's prices is tried when ``n * H`` is at most this (about 1 s per 1.2e7 pairs,
+#: compiled, with the cuts' ages; 3e7 until the eleventh session, like the ascent's ``max_cells``)
+LIFT_MAX_CELLS = 100_000_000
 #: share of a Lagrangian phase's seconds kept for the lift at the ascent's prices when it applies
 LIFT_SHARE = 0.1
 #: the lift at the fluid prices is tried when ``n * H`` is at most this (the whole 19,366-request
@@ -843,9 +844,9 @@ def fluid_prices(instance: Instance, horizon: int) -> FloatArray:
     return np.asarray(unfinished, dtype=np.float64) / float(instance.memory_budget)
 
 
-def _lift_applies(instance: Instance, horizon: int, max_cells: int = LIFT_MAX_CELLS) -> bool:
-    """Whether a sawtooth lift over ``horizon`` rounds is tried: ``n * H`` within ``max_cells``."""
-    return instance.n * max(int(horizon), 1) <= max_cells
+def _lift_applies(instance: Instance, horizon: int, max_cells: int | None = None) -> bool:
+    """Whether a sawtooth lift over ``horizon`` rounds is tried: ``n * H`` within ``max_cells`` (default :data:`LIFT_MAX_CELLS`)."""
+    return instance.n * max(int(horizon), 1) <= (LIFT_MAX_CELLS if max_cells is None else max_cells)
 
 
 def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str, batch_prices: FloatArray | None = None) -> int | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
-from scheduler_milp.bounds import fluid_lift, fluid_prices, lagrangian
+from scheduler_milp import bounds
+from scheduler_milp.bounds import fluid_lift, fluid_prices, lagrangian, sawtooth_lift
 from scheduler_milp.dp import solve_dp
 from scheduler_milp.generators import random_instance
 from scheduler_milp.instance import Instance
@@ -209,6 +211,26 @@ def test_with_a_binding_batch_cap_the_lift_prices_the_batch_rows_too() -> None:
     # L at the best iterate prices both; the grid's smallest theta may cost a little of it
     assert with_batch[0] >= 0.995 * lag.value, (with_batch[0], lag.value)
     assert without[0] < 0.5 * lag.value, (without[0], lag.value)
+
+
+def test_with_arrivals_the_lift_at_the_lagrangian_prices_beats_the_fluid_prices() -> None:
+    """The fluid prices ignore arrivals; the ascent's do not. Why its lift is tried up to n H = 1e8."""
+    inst = sample_backlog("conv", 60, 0, memory=8192, arrivals="trace", peak_hour=True)
+    plan = solve(inst, "svf").plan
+    assert plan is not None
+    lag = lagrangian(inst, plan.total_latency, iterations=300, time_limit=None, plan=plan, method="subgradient")
+    fluid = fluid_lift(inst, plan.makespan)
+    ours = sawtooth_lift(inst, lag)
+    assert fluid is not None and ours is not None
+    assert ours > fluid and ours >= lag.bound
+
+
+def test_the_lift_limit_is_read_when_the_lift_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    inst = sample_backlog("conv", 60, 0, memory=8192)
+    lag = lagrangian(inst, iterations=5, time_limit=None, method="subgradient")
+    assert sawtooth_lift(inst, lag) is not None
+    monkeypatch.setattr(bounds, "LIFT_MAX_CELLS", inst.n * lag.horizon - 1)
+    assert sawtooth_lift(inst, lag) is None
 
 
 def test_the_lift_raises_the_lagrangian_on_a_packed_trace_backlog() -> None:
