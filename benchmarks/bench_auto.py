@@ -32,13 +32,12 @@ from scheduler_milp.result import SolveOptions
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
-DEFAULT_MIX = BENCHMARK_MIX
 
 
 def backlog_name(mix: str, n: int, memory: int, block_size: int = 1, max_batch: int | None = None, arrivals: bool = False) -> str:
     """``mix1000-M16384`` for the default mix (the name of every earlier record), else e.g. ``bwb1000-M16384``;
     ``-B16`` appended for block size 16, ``-cap24`` for a batch cap of 24, ``-arrivals`` with the trace's arrivals."""
-    label = "mix" if mix == DEFAULT_MIX else mix.replace("=", "").replace(",", "-")
+    label = "mix" if mix == BENCHMARK_MIX else mix.replace("=", "").replace(",", "-")
     return (f"{label}{n}-M{memory}" + (f"-B{block_size}" if block_size != 1 else "")
             + (f"-cap{max_batch}" if max_batch is not None else "") + ("-arrivals" if arrivals else ""))
 
@@ -119,8 +118,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1000, help="requests per mixed backlog")
     p.add_argument(
-        "--mix", nargs="+", default=[DEFAULT_MIX],
-        help=f"trace mixes to sample the backlogs from, e.g. 'bwb' or 'conv=0.5,code=0.5' (default {DEFAULT_MIX}, named mix<n>-M<M>)",
+        "--mix", nargs="+", default=[BENCHMARK_MIX],
+        help=f"trace mixes to sample the backlogs from, e.g. 'bwb' or 'conv=0.5,code=0.5' (default {BENCHMARK_MIX}, named mix<n>-M<M>)",
     )
     p.add_argument("--memories", type=int, nargs="+", default=[16384, 65536, 262144])
     p.add_argument("--time-limit", type=float, default=120.0)

@@ -36,7 +36,6 @@ from scheduler_milp.sawtooth import lifted_values
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")
-DEFAULT_MIX = BENCHMARK_MIX
 
 
 def workloads(
@@ -44,8 +43,8 @@ def workloads(
 ) -> list[tuple[str, Callable[[], Instance]]]:
     """(label, builder) for every benchmark workload: 1,000-request backlogs of each mix at each budget."""
     out: list[tuple[str, Callable[[], Instance]]] = []
-    for mix in mixes or [DEFAULT_MIX]:
-        label = "mixed" if mix == DEFAULT_MIX else mix
+    for mix in mixes or [BENCHMARK_MIX]:
+        label = "mixed" if mix == BENCHMARK_MIX else mix
         for m in memories or [16_384, 65_536, 262_144]:
             out.append((f"{label}-1000 M={m}", partial(sample_backlog, mix, 1000, seed=seed, memory=m)))
     if whole:
@@ -60,7 +59,7 @@ def main() -> None:
     ap.add_argument("--lagrange-time", type=float, default=60.0, help="seconds for the Lagrangian ascent")
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--skip-whole", action="store_true", help="skip the 19,366-request trace")
-    ap.add_argument("--mix", nargs="+", default=[DEFAULT_MIX], help=f"trace mixes of the 1,000-request backlogs (default {DEFAULT_MIX})")
+    ap.add_argument("--mix", nargs="+", default=[BENCHMARK_MIX], help=f"trace mixes of the 1,000-request backlogs (default {BENCHMARK_MIX})")
     ap.add_argument("--memories", type=int, nargs="+", default=[16_384, 65_536, 262_144])
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)

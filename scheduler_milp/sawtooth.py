@@ -35,6 +35,10 @@ mem_i(age)) <= M`` and the second fact stands as it is (docs/bounds.md, "Blocks"
 at their true memory (prefix sums per residue of the round modulo ``B``), and a segment of ``L``
 rounds counts at least ``sum_(j < L) B floor(j / B) >= L (L - 1) / 2 - (B - 1) L / 2`` of sawtooth.
 
+With a batch cap the batch rows ``|running(r)| <= max_batch`` may be priced too, as in the
+Lagrangian (``nu_r >= 0``): each run pays the sum of its rounds' ``nu_r`` and ``max_batch sum_r
+nu_r`` is subtracted (docs/bounds.md, section 4, "Computation").
+
 The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
 grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
 bounds does not import numba.
@@ -214,7 +218,8 @@ def _range_min_table(padded: FloatArray) -> FloatArray:
 
 
 class _Tables:
-    """Prefix sums and the range-minimum table of one price vector (shared by every ``theta``)."""
+    """Prefix sums and the range-minimum table of the memory prices, and prefix sums of the batch
+    prices (all 0 without a batch cap); shared by every ``theta``."""
 
     def __init__(self, instance: Instance, prices: FloatArray, batch_prices: FloatArray | None = None):
         lam = np.maximum(np.asarray(prices, dtype=np.float64), 0.0)
