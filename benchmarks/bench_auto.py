@@ -31,7 +31,7 @@ from scheduler_milp.registry import solve
 from scheduler_milp.result import SolveOptions
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
-CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600)
+CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 
 
 def backlog_name(mix: str, n: int, memory: int, block_size: int = 1, max_batch: int | None = None, arrivals: bool = False) -> str:
