@@ -30,7 +30,8 @@ it runs, in this order, each phase capped by its share of the time *still left* 
 8. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left (after
    ``repack`` it gained at most 0.002% in 14 benchmark runs of 27-170 s each, where ``repack``
    still gains about 0.04% per 10 s at the end of a 120 s run, so it gets only the last 5%; on tiny instances its first
-   window covers everything and can prove the plan optimal).
+   window covers everything and can prove the plan optimal); not started with less than
+   ``lns_min_seconds`` (1 s) left while OR-Tools is not loaded yet (loading it takes about 0.55 s).
 
 **Two processes.**  With ``options.threads >= 2`` (the default) and a time limit of at least
 ``parallel_min_seconds``, phases 4 and 5 run in a second (spawned) process, started right after
@@ -99,7 +100,15 @@ DEFAULTS: dict[str, Any] = {
     "insertion_basin_within": 0.10,
     "parallel": True,  # with threads >= 2: the bound phases run in a second process beside the plan phases
     "parallel_min_seconds": 10.0,  # below this time limit a second process does not pay for its start-up
+    # lns is not started with less time left than this while OR-Tools is not loaded yet: its first
+    # window loads it (about 0.55 s), which overran 5 s limits by 0.25-0.35 s
+    "lns_min_seconds": 1.0,
 }
+
+
+def _cp_sat_loaded() -> bool:
+    """Whether OR-Tools' CP-SAT is imported in this process already (``lns`` windows need it)."""
+    return "ortools.sat.python.cp_model" in sys.modules
 
 
 class _Portfolio:
@@ -478,6 +487,10 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
     # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
+    def lns_cannot_start(seconds: float) -> bool:
+        """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first)."""
+        return seconds < float(prm["lns_min_seconds"]) and not _cp_sat_loaded()
+
     def local_search(name: str, share: str, seed_offset: int = 0, phase_name: str = "") -> Callable[[], None]:
         phase_name = phase_name or name
 
@@ -485,7 +498,10 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
             def progress(plan: Plan) -> None:  # a long search's best so far: logged and in the history now
                 port.offer_plan(plan, name)
 
-            opts = sub_options(port.left() * float(prm[share]), seed_offset=seed_offset, progress=progress)
+            fraction = float(prm[share])
+            if share == "repack_share" and lns_cannot_start((1.0 - fraction) * port.left()):
+                fraction = 1.0  # the rest would go unused: lns would not start with it
+            opts = sub_options(port.left() * fraction, seed_offset=seed_offset, progress=progress)
             res = solve(instance, name, opts)
             port.offer_plan(res.plan, name)
             searched[phase_name] = res.stats
@@ -576,7 +592,11 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
         if res.stop_reason is StopReason.STOPPED:
             port.stopped_early.append("lns")
 
-    run_phase("lns", lns)
+    left = port.left()
+    if not port.closed() and left > 0.05 and lns_cannot_start(left):
+        port.skipped["lns"] = f"{left:.2f} s left, less than loading OR-Tools for its windows may take"
+    else:
+        run_phase("lns", lns)
     if worker is not None:  # the bounds it sent are already offered; wait for the rest until the deadline
         worker.finish(0.0 if port.closed() else port.left() + 0.5)  # nothing to wait for once proven
 

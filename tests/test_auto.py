@@ -182,6 +182,30 @@ def test_one_thread_keeps_every_phase_in_this_process():
     _check_history(res)
 
 
+def test_lns_is_not_started_when_loading_or_tools_would_overrun_the_limit(monkeypatch):
+    """With less than ``lns_min_seconds`` left and OR-Tools not loaded yet, ``lns`` is skipped.
+
+    Its first window imports OR-Tools (about 0.55 s), which made 5 s runs end 0.25-0.35 s late.
+    The long ``repack`` then gets the share ``lns`` would have had; once OR-Tools is loaded, the
+    same settings run ``lns``.
+    """
+    import scheduler_milp.auto as auto_module
+
+    inst = random_instance(120, seed=12, prompt_range=(5, 60), output_range=(1, 40), memory=400)
+    opts = SolveOptions(time_limit=3, seed=0, threads=1, params={"lns_min_seconds": 1000, "repack_share": 0.5})
+    monkeypatch.setattr(auto_module, "_cp_sat_loaded", lambda: False)
+    skipped = solve(inst, "auto", opts)
+    assert skipped.status is not Status.OPTIMAL, "a proof would end the run before lns either way"
+    assert "lns" not in skipped.stats["phase_seconds"]
+    # the long repack took all the time (not half of it): nothing was left for lns
+    assert skipped.stats["skipped"]["lns"] == "no time left", skipped.stats["skipped"]
+    assert skipped.plan is not None and skipped.plan.violations() == []
+    monkeypatch.setattr(auto_module, "_cp_sat_loaded", lambda: True)
+    ran = solve(inst, "auto", opts)
+    assert "lns" in ran.stats["phase_seconds"]
+    assert "lns" not in ran.stats.get("skipped", {})
+
+
 def test_a_bound_from_the_second_process_stops_the_plan_search():
     """Here the LP bound meets repack's plan: once the worker sends it, the plan phases stop early."""
     inst = random_instance(40, seed=31, prompt_range=(5, 60), output_range=(1, 40), memory=1500)
