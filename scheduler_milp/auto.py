@@ -25,8 +25,8 @@ it runs, in this order, each phase capped by its share of the time *still left* 
    in milliseconds.  A large one (full-scale token counts: 4 million for 20 requests) waits for
    the bounds; in first place it held the gap at the fast plan's 8.4% for the 35 s CP-SAT spent
    in vain, where phases 3-4 give 2.8% within 3 s;
-7. **local search**: ``repack`` again from the best plan (seed + 1), 95% of the time left (``ls``,
-   40%, when ``repack`` is not registered);
+7. **local search**: ``repack`` again from the best plan (seed + 1), 95% of the time left, all of
+   it when ``lns`` could not start with the rest (``ls``, 40%, when ``repack`` is not registered);
 8. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left (after
    ``repack`` it gained at most 0.002% in 14 benchmark runs of 27-170 s each, where ``repack``
    still gains about 0.04% per 10 s at the end of a 120 s run, so it gets only the last 5%; on tiny instances its first
@@ -485,12 +485,12 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     if exact_first:
         run_phase("exact", exact)
 
-    # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
-    # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
     def lns_cannot_start(seconds: float) -> bool:
         """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first)."""
         return seconds < float(prm["lns_min_seconds"]) and not _cp_sat_loaded()
 
+    # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
+    # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
     def local_search(name: str, share: str, seed_offset: int = 0, phase_name: str = "") -> Callable[[], None]:
         phase_name = phase_name or name
 
