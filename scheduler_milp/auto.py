@@ -491,7 +491,11 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
     # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
-    def local_search(name: str, share: str, seed_offset: int = 0, phase_name: str = "") -> Callable[[], None]:
+    def local_search(
+        name: str, share: str, seed_offset: int = 0, phase_name: str = "", lns_rest: bool = False
+    ) -> Callable[[], None]:
+        """A phase running ``name`` for ``share`` of the time left; with ``lns_rest`` all of it when
+        ``lns``, which gets the rest, could not start with it (the rest would go unused)."""
         phase_name = phase_name or name
 
         def run() -> None:
@@ -499,8 +503,8 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
                 port.offer_plan(plan, name)
 
             fraction = float(prm[share])
-            if share == "repack_share" and lns_cannot_start((1.0 - fraction) * port.left()):
-                fraction = 1.0  # the rest would go unused: lns would not start with it
+            if lns_rest and lns_cannot_start((1.0 - fraction) * port.left()):
+                fraction = 1.0
             opts = sub_options(port.left() * fraction, seed_offset=seed_offset, progress=progress)
             res = solve(instance, name, opts)
             port.offer_plan(res.plan, name)
@@ -577,7 +581,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     # 7. local search: repack again from the best plan (thousands of moves per second), else ls ------
     if _registered("repack"):
-        run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1, phase_name="repack-2"))
+        run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1, phase_name="repack-2", lns_rest=True))
     elif _registered("ls"):
         run_phase("ls", local_search("ls", "ls_share"))
     else:
