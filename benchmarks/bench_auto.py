@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import solve
-from scheduler_milp.result import SolveOptions
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("scheduler_milp.benchmarks.baselines")
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
@@ -54,7 +54,7 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def run_one(method: str, n: int, memory: int, seed: int) -> dict[str, object]:
     """Load (and maybe resample) the trace, solve with ``method``; the result row as a dict."""
-    from scheduler_milp.instance import Instance
+    from scheduler_milp.model.instance import Instance
     from scheduler_milp.registry import solve
 
     prompt_len, output_len = read_trace(trace_path())

@@ -21,18 +21,13 @@ from functools import partial
 
 import numpy as np
 
-from scheduler_milp.bounds import (
-    busy_time_bound,
-    fluid_lift,
-    fluid_prices,
-    lagrangian,
-    sawtooth_lift,
-    volume_bound,
-)
-from scheduler_milp.instance import Instance
+from scheduler_milp.bounds.lagrangian import fluid_lift, fluid_prices, sawtooth_lift
+from scheduler_milp.bounds.sawtooth import lifted_values
+from scheduler_milp.bounds.simple import busy_time_bound, volume_bound
+from scheduler_milp.bounds.subgradient import lagrangian
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import gap
 from scheduler_milp.registry import solve
-from scheduler_milp.result import gap
-from scheduler_milp.sawtooth import lifted_values
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 PLANS = ("fcfs", "sf", "mcsf", "svf", "size")

@@ -32,9 +32,9 @@ from make_optima import trace_class  # noqa: E402
 
 from scheduler_milp.formulations.lp import lp_relaxation  # noqa: E402
 from scheduler_milp.generators import random_instance  # noqa: E402
-from scheduler_milp.instance import Instance  # noqa: E402
+from scheduler_milp.model.instance import Instance  # noqa: E402
+from scheduler_milp.model.result import SolveOptions, Status, round_bound  # noqa: E402
 from scheduler_milp.registry import solve  # noqa: E402
-from scheduler_milp.result import SolveOptions, Status, round_bound  # noqa: E402
 
 CLASSES: dict[str, Callable[[int, int], Instance]] = {
     "uniform8": lambda n, seed: random_instance(n, seed),

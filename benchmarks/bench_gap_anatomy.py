@@ -29,8 +29,8 @@ import numpy as np
 
 from scheduler_milp.formulations.lp import partial_integer_bound, solve_lp_model
 from scheduler_milp.formulations.timeindexed import build
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import solve
-from scheduler_milp.result import SolveOptions
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CASES = ("20,0", "20,1", "80,0", "80,1")

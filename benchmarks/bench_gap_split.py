@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import solve
-from scheduler_milp.result import SolveOptions
 from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 
 CASES = (

@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scheduler_milp.instance import Instance, load_instance
+from scheduler_milp.model.instance import Instance, load_instance
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import solve
-from scheduler_milp.result import SolveOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def section_optima(ls_time: float) -> None:
 
 
 def _cheap_bound(inst: Instance) -> tuple[int, str]:
-    from scheduler_milp.bounds import busy_time_bound, volume_bound
+    from scheduler_milp.bounds.simple import busy_time_bound, volume_bound
 
     found = [(inst.trivial_lower_bound(), "sum o"), (volume_bound(inst), "volume"), (busy_time_bound(inst), "busy-time")]
     return max(found, key=lambda x: x[0])

@@ -18,13 +18,13 @@ from functools import partial
 from pathlib import Path
 
 from scheduler_milp.generators import random_instance
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import SolveOptions, Status
 from scheduler_milp.registry import solve
-from scheduler_milp.result import SolveOptions, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "instances" / "optima"
-log = logging.getLogger("scheduler_milp.make_optima")
+log = logging.getLogger(__name__)
 
 
 def trace_class(n: int, seed: int, mix: str = "conv") -> Instance:

@@ -1,9 +1,9 @@
 """scheduler_milp: compute and certify schedules for LLM inference backlogs under a KV-cache budget."""
 
-from .instance import Instance, InstanceError, load_instance
-from .plan import Plan, PlanError, validate
+from .model.instance import Instance, InstanceError, load_instance
+from .model.plan import Plan, PlanError, validate
+from .model.result import SolveOptions, SolveResult, Status, StopReason, gap
 from .registry import METHODS, solve
-from .result import SolveOptions, SolveResult, Status, StopReason, gap
 
 __all__ = [
     "METHODS",

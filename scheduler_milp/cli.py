@@ -8,9 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .instance import Instance, InstanceError, load_instance
+from .model.instance import Instance, InstanceError, load_instance
+from .model.result import SolveOptions
 from .registry import METHODS, solve
-from .result import SolveOptions
 
 
 def method_table() -> str:

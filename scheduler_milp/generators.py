@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .instance import Instance
+from .model.instance import Instance
 
 
 def adversarial_instance(memory_budget: int, name: str | None = None) -> Instance:
@@ -54,7 +54,7 @@ def random_instance(
     ``arrivals=None`` gives a backlog (every arrival 0); an integer ``A`` draws each arrival
     uniformly from ``0..A``.  The same arguments always give the same instance (numpy
     ``default_rng(seed)``).  Raises ``ValueError`` on bad ranges and
-    :class:`~scheduler_milp.instance.InstanceError` when a request cannot fit in ``memory`` alone.
+    :class:`~scheduler_milp.model.instance.InstanceError` when a request cannot fit in ``memory`` alone.
     """
     if n < 1:
         raise ValueError(f"n must be positive (got {n})")

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .plan import Plan
+from .model.plan import Plan
 
-log = logging.getLogger("scheduler_milp.plots")
+log = logging.getLogger(__name__)
 
 # Up to this many requests the Gantt rows carry request ids; beyond, the rows are a dense image.
 LABEL_LIMIT = 40

@@ -10,8 +10,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .instance import Instance
-from .result import SolveOptions, SolveResult
+from .model.instance import Instance
+from .model.result import SolveOptions, SolveResult
 
 Solver = Callable[[Instance, SolveOptions], SolveResult]
 
@@ -56,7 +56,7 @@ def solve(instance: Instance, method: str, options: SolveOptions | None = None) 
     return get_method(method).load()(instance, options or SolveOptions())
 
 
-_B = "scheduler_milp.baselines"
+_B = "scheduler_milp.baselines.serving"
 register("fcfs", "baseline", f"{_B}:solve_fcfs", "first-come-first-served, future-peak check, head-of-line blocking")
 register("fcfs-skip", "baseline", f"{_B}:solve_fcfs_skip", "first-come-first-served, skip requests that do not fit")
 register("sf", "baseline", f"{_B}:solve_sf", "shortest output first, skip requests that do not fit")
@@ -64,14 +64,14 @@ register("size", "baseline", f"{_B}:solve_size", "smallest prompt+output first, 
 register("mcsf", "baseline", f"{_B}:solve_mcsf", "memory-constrained shortest first (Jaillet et al.): largest fitting prefix in output order")
 register("vllm", "baseline", f"{_B}:solve_vllm", "vLLM-like: admit on current memory, evict newest on overflow, restart from scratch")
 register("svf", "heuristic", f"{_B}:solve_svf", "smallest memory-time volume first, future-peak check")
-register("dp", "exact", "scheduler_milp.dp:solve_dp", "independent exact best-first search over rounds (tiny backlogs)", max_n=10)
+register("dp", "exact", "scheduler_milp.formulations.search:solve_dp", "independent exact best-first search over rounds (tiny backlogs)", max_n=10)
 register("milp", "exact", "scheduler_milp.formulations.milp:solve_milp", "time-indexed MILP (Pyomo + HiGHS, --solver for others), zero gap, warm-started", max_n=60)
 register("cpsat", "exact", "scheduler_milp.formulations.cpsat:solve_cpsat", "time-indexed CP-SAT model: symmetry breaking, completion-count cuts, energy bound, complete hint", max_n=60)
 register("lp", "bound", "scheduler_milp.formulations.lp:solve_lp", "LP relaxation bound of the time-indexed model; plan by LP mean-start order", max_n=400)
-register("volume-bound", "bound", "scheduler_milp.bounds:solve_volume_bound", "best fast heuristic plan with the volume lower bound (sorted completions vs volumes)")
-register("lagrange", "bound", "scheduler_milp.bounds:solve_lagrange", "best fast heuristic plan with the Lagrangian bound of the time-indexed model's memory rows and its sawtooth lift (stronger than the LP)")
-register("lns", "heuristic", "scheduler_milp.lns:solve_lns", "large-neighbourhood search: re-place blocks of requests exactly with CP-SAT windows")
-register("auto", "portfolio", "scheduler_milp.auto:solve_auto", "portfolio: fast plans, bounds (volume, Lagrangian, LP), exact if tiny, repack, lns (2 processes); best plan with certified gap")
+register("volume-bound", "bound", "scheduler_milp.bounds.methods:solve_volume_bound", "best fast heuristic plan with the volume lower bound (sorted completions vs volumes)")
+register("lagrange", "bound", "scheduler_milp.bounds.methods:solve_lagrange", "best fast heuristic plan with the Lagrangian bound of the time-indexed model's memory rows and its sawtooth lift (stronger than the LP)")
+register("lns", "heuristic", "scheduler_milp.heuristics.lns:solve_lns", "large-neighbourhood search: re-place blocks of requests exactly with CP-SAT windows")
+register("auto", "portfolio", "scheduler_milp.portfolio.auto:solve_auto", "portfolio: fast plans, bounds (volume, Lagrangian, LP), exact if tiny, repack, lns (2 processes); best plan with certified gap")
 _H = "scheduler_milp.heuristics"
 register("sorted-f", "heuristic", f"{_H}.sorted_f:solve_sorted_f", "Sorted-F: start the feasible batch minimising sum(o)/|X|^2, repeat (mode=continuous|sequential)")
 register("ls", "heuristic", f"{_H}.local_search:solve_ls", "local search (swap, reinsert, batch moves) over the priority order from the best fast plan")
@@ -79,4 +79,4 @@ register("repack", "heuristic", f"{_H}.repack:solve_repack", "plan-space local s
 register("sorted-lp", "heuristic", f"{_H}.lp_guided:solve_sorted_lp", "order by the LP relaxation's fractional mean start, decode with the start rule", max_n=400)
 register("lp-swap", "heuristic", f"{_H}.lp_guided:solve_lp_swap", "sorted-lp improved by swaps of requests whose LP start windows overlap", max_n=400)
 register("rh", "heuristic", f"{_H}.receding:solve_rh", "receding horizon: exact CP-SAT on a window of the next requests, commit the first half")
-register("busy-bound", "bound", "scheduler_milp.bounds:solve_busy_bound", "best fast heuristic plan with the mean-busy-time lower bound")
+register("busy-bound", "bound", "scheduler_milp.bounds.methods:solve_busy_bound", "best fast heuristic plan with the mean-busy-time lower bound")

@@ -2,7 +2,7 @@
 
 :func:`load_trace` reads one trace as a table with columns ``prompt``, ``output`` and, for the two
 Azure traces, ``arrival_seconds`` (seconds since the trace's first request).
-:func:`sample_backlog` draws an :class:`~scheduler_milp.instance.Instance` from a mix of traces,
+:func:`sample_backlog` draws an :class:`~scheduler_milp.model.instance.Instance` from a mix of traces,
 optionally scaled down, with a memory budget given or derived from the largest request, and with
 arrivals taken from the Azure timestamps.  :func:`convert_csv` turns any CSV whose columns name
 prompt and output lengths (under whatever names) into an instance.
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .instance import Instance, InstanceError
+from .model.instance import Instance, InstanceError
 
-log = logging.getLogger("scheduler_milp.traces")
+log = logging.getLogger(__name__)
 
 #: arXiv rows with more output tokens than this (and a shorter prompt than output) are treated as
 #: preprocessing artefacts (see data/traces/README.md) and dropped unless asked otherwise.
@@ -244,7 +244,7 @@ def sample_backlog(
 
     ``meta`` records the generator, every parameter, the seed and each trace's file, upstream
     origin, licence and citation.  Raises ``ValueError`` on bad parameters and
-    :class:`~scheduler_milp.instance.InstanceError` when a request does not fit in ``memory``.
+    :class:`~scheduler_milp.model.instance.InstanceError` when a request does not fit in ``memory``.
     """
     if isinstance(mix, str):
         mix = parse_mix(mix)

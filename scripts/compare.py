@@ -13,8 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from scheduler_milp.cli import _parse_param
+from scheduler_milp.experiments.grid import expand_instances, make_grid
+from scheduler_milp.experiments.run import load_plugins
+from scheduler_milp.experiments.sweep import run_sweep
 from scheduler_milp.registry import METHODS
-from scheduler_milp.runner import expand_instances, load_plugins, make_grid, run_sweep
 
 
 def build_parser() -> argparse.ArgumentParser:

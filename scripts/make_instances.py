@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from scheduler_milp.instance import Instance, InstanceError
+from scheduler_milp.model.instance import Instance, InstanceError
 
 # the trace names for --help, without importing pandas (scheduler_milp.traces) just to parse
 TRACE_NAMES = "conv, code (Azure 2023, with timestamps), arxiv, sharegpt, bwb (no timestamps)"

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from scheduler_milp.cli import add_instance_options, instance_from_args
-from scheduler_milp.instance import InstanceError
-from scheduler_milp.plan import Plan, PlanError
+from scheduler_milp.model.instance import InstanceError
+from scheduler_milp.model.plan import Plan, PlanError
 from scheduler_milp.plots import plot_plan
 
 

@@ -32,13 +32,16 @@ from typing import Any
 
 import pandas as pd
 
-from scheduler_milp.instance import load_instance
+from scheduler_milp.experiments.grid import RunSpec, make_grid
+from scheduler_milp.experiments.results import summarize, summary_table
+from scheduler_milp.experiments.store import META_FILE
+from scheduler_milp.experiments.sweep import run_sweep
+from scheduler_milp.model.instance import load_instance
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.plots import plot_gaps, plot_plan
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import SolveOptions
-from scheduler_milp.runner import META_FILE, RunSpec, make_grid, run_sweep, summarize, summary_table
 
-log = logging.getLogger("scheduler_milp.experiments")
+log = logging.getLogger(__name__)
 
 COMMAND = "python scripts/run_experiments.py --out docs --fresh"
 

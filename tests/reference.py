@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
 
 
 def future_fits(inst: Instance, running: dict[int, int], j: int, t: int) -> bool:

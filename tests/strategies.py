@@ -2,7 +2,7 @@
 
 from hypothesis import strategies as st
 
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
 
 
 @st.composite

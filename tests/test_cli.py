@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from scheduler_milp.instance import load_instance
-
-from .test_instance import BAD_CSV_CASES, BAD_JSON_CASES, write_case
+from scheduler_milp.model.instance import load_instance
+from tests.model.test_instance import BAD_CSV_CASES, BAD_JSON_CASES, write_case
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_JSON_CASES = [c for c in BAD_JSON_CASES if c[0] in {

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from scheduler_milp.generators import random_instance
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import Status
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import Status
 
 
 def tiny_instances(count: int = 54) -> list[Instance]:

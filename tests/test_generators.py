@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scheduler_milp.generators import adversarial_instance, random_instance
-from scheduler_milp.instance import InstanceError, load_instance
+from scheduler_milp.model.instance import InstanceError, load_instance
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_milp.instance import Instance, load_instance
+from scheduler_milp.model.instance import Instance, load_instance
+from scheduler_milp.model.result import SolveOptions, Status
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import SolveOptions, Status
 
 OPTIMA = Path(__file__).resolve().parents[1] / "instances" / "optima"
 FILES = sorted(OPTIMA.glob("*.json"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scheduler_milp.instance import Instance, load_instance
+from scheduler_milp.model.instance import Instance, load_instance
 from scheduler_milp.plots import LABEL_LIMIT, plot_gaps, plot_plan
 from scheduler_milp.registry import solve
 

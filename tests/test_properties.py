@@ -5,10 +5,9 @@ The optimum comes from ``dp``, the exact search that shares no code with the mod
 
 from hypothesis import HealthCheck, given, settings
 
+from scheduler_milp.model.result import SolveOptions, Status
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import SolveOptions, Status
-
-from .strategies import tiny_instances
+from tests.strategies import tiny_instances
 
 
 def test_dp_is_registered():

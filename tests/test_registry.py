@@ -8,11 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from scheduler_milp.generators import random_instance
-from scheduler_milp.instance import Instance
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import SolveOptions, Status
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import SolveOptions, Status
-
-from .strategies import tiny_instances
+from tests.strategies import tiny_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_KINDS = {"baseline", "heuristic"}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_milp.instance import load_instance
+from scheduler_milp.model.instance import load_instance
+from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import METHODS, solve
-from scheduler_milp.result import SolveOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in (ROOT / "instances").glob("**/*.json") if "conv-full" not in p.name)

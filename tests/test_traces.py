@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler_milp.instance import InstanceError, load_instance
+from scheduler_milp.model.instance import InstanceError, load_instance
 from scheduler_milp.traces import (
     TRACES,
     convert_csv,

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ..exact import finish, prepare
-from ..instance import Instance
-from ..result import SolveOptions, SolveResult
+from ..model.instance import Instance
+from ..model.result import SolveOptions, SolveResult
+from .prepare import finish, prepare
 from .timeindexed import TimeIndexed, energy_lower_bound, left_shift_terms
 
-log = logging.getLogger("scheduler_milp.cpsat")
+log = logging.getLogger(__name__)
 
 
 def piece_starts(output_len: int, pieces: int) -> list[int]:

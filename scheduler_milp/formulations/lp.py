@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ..exact import best_baseline
-from ..instance import Instance, IntArray
-from ..result import SolveOptions, SolveResult, StopReason, round_bound
+from ..model.instance import Instance, IntArray
+from ..model.result import SolveOptions, SolveResult, StopReason, round_bound
+from .prepare import best_baseline
 from .timeindexed import MAX_NONZEROS, SparseRows, TimeIndexed, build
 
-log = logging.getLogger("scheduler_milp.lp")
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -189,8 +189,8 @@ def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
     The plan is the better of that decoded order and the best baseline plan (both valid), so
     ``lp`` never reports a worse plan than the baselines it started from.
     """
-    from ..baselines import decode_priority
-    from ..engine import priority_from_keys
+    from ..baselines.engine import priority_from_keys
+    from ..baselines.serving import decode_priority
 
     options = options or SolveOptions()
     t0 = time.perf_counter()

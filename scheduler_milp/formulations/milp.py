@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..exact import Prepared, finish, prepare
-from ..instance import Instance
-from ..result import SolveOptions, SolveResult
+from ..model.instance import Instance
+from ..model.result import SolveOptions, SolveResult
+from .prepare import Prepared, finish, prepare
 from .timeindexed import TimeIndexed
 
-log = logging.getLogger("scheduler_milp.milp")
+log = logging.getLogger(__name__)
 
 #: Option names of the other Pyomo solvers: (time limit, relative gap, absolute gap).
 _LEGACY_OPTIONS: dict[str, tuple[str, str, str]] = {

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..instance import Instance, IntArray
-from ..plan import Plan, validate
-from ..result import ModelTooLarge
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan, validate
+from ..model.result import ModelTooLarge
 
 #: Default refusal limit on the number of memory-row nonzeros (a clear ValueError beyond).
 MAX_NONZEROS = 5_000_000
@@ -257,7 +257,7 @@ def build(
     ``latest_override`` replaces the derived latest starts (tests use it to show that a makespan
     horizon is wrong; never use it to solve).  Raises ValueError when the memory rows would hold
     more than ``max_nonzeros`` nonzeros
-    (:class:`scheduler_milp.result.ModelTooLarge`, a ``ValueError``).
+    (:class:`scheduler_milp.model.result.ModelTooLarge`, a ``ValueError``).
     """
     inst = instance
     n = inst.n

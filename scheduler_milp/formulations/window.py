@@ -1,6 +1,6 @@
 """CP-SAT model of a window sub-problem: re-place a few *free* requests around a fixed background.
 
-The large-neighbourhood search (:mod:`scheduler_milp.lns`) frees ``k`` requests of a valid plan and
+The large-neighbourhood search (:mod:`scheduler_milp.heuristics.lns`) frees ``k`` requests of a valid plan and
 keeps every other request where it is.  The fixed requests leave a *background* profile: memory
 ``bg_mem[t]`` and batch size ``bg_batch[t]`` in every round.  This module finds start rounds for the
 free requests that minimise their total latency subject to
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from ..instance import Instance, IntArray
-from ..plan import batch_size_per_round, memory_per_round
+from ..model.instance import Instance, IntArray
+from ..model.plan import batch_size_per_round, memory_per_round
 
 #: Refuse (return the hint unchanged) beyond this many nonzeros: keeps one window's build bounded.
 MAX_WINDOW_NONZEROS = 3_000_000
@@ -73,7 +73,7 @@ def background_profiles(
 ) -> tuple[IntArray, IntArray | None]:
     """Memory (and batch size, with ``max_batch``) of the fixed requests in rounds ``0..horizon-1``.
 
-    Computed as the whole plan's profile (:func:`~scheduler_milp.plan.memory_per_round`) minus the
+    Computed as the whole plan's profile (:func:`~scheduler_milp.model.plan.memory_per_round`) minus the
     free requests' own profiles, which is exact and costs one vectorised pass plus ``k`` slices.
     """
     start = np.asarray(start_round, dtype=np.int64)

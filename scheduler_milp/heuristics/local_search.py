@@ -11,7 +11,7 @@ its start order (:meth:`Plan.order`) as the current priority.  Moves, drawn with
   groups of requests with the same start round): it is reinserted just before the first request
   of the batch that starts before its own, or just after the last of the batch that starts after.
 
-Each candidate order is decoded by :func:`scheduler_milp.engine.priority_walk` (``blocking``
+Each candidate order is decoded by :func:`scheduler_milp.baselines.engine.priority_walk` (``blocking``
 parameter, default ``False``: the skipping walk of ``decode_priority``).  A move is kept when the
 objective does not get worse (equal moves let the search cross plateaus); the best plan seen is
 returned, so the result is never worse than the start plan.  The search stops after
@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import priority_walk
-from ..instance import Instance, IntArray
-from ..plan import Plan
-from ..result import SolveOptions, SolveResult, StopReason
-from . import improvement_result, improvement_start
+from ..baselines.engine import priority_walk
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan
+from ..model.result import SolveOptions, SolveResult, StopReason
+from .improvement import improvement_result, improvement_start
 
-log = logging.getLogger("scheduler_milp.heuristics.local_search")
+log = logging.getLogger(__name__)
 
 MOVES = ("swap", "reinsert", "batch")
 

@@ -6,7 +6,7 @@ plan's proven lower bound.
 
 * ``sorted-lp``: order the requests by their fractional mean start ``sum_t t x_it`` (ties by
   arrival, then id) and decode the order with the shared start rule
-  (:func:`scheduler_milp.baselines.decode_priority`, skipping walk).
+  (:func:`scheduler_milp.baselines.serving.decode_priority`, skipping walk).
 * ``lp-swap``: start from that order; the LP suggests which pairs are uncertain: two requests whose
   mean starts are close could go either way.  Candidate pairs are the requests at most ``span``
   (default 4) positions apart in the LP order, tried in increasing order of their mean-start
@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines import decode_priority
-from ..engine import priority_from_keys, priority_walk
-from ..instance import Instance, IntArray
-from ..plan import Plan
-from ..result import ModelTooLarge, SolveOptions, SolveResult, StopReason, round_bound
-from . import best_fast_plan
+from ..baselines.best import best_fast_plan
+from ..baselines.engine import priority_from_keys, priority_walk
+from ..baselines.serving import decode_priority
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan
+from ..model.result import ModelTooLarge, SolveOptions, SolveResult, StopReason, round_bound
 
-log = logging.getLogger("scheduler_milp.heuristics.lp_guided")
+log = logging.getLogger(__name__)
 
 #: Fast methods that give the LP's horizon (sorted-f is left out: its plan is rarely needed here).
 HORIZON_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf")

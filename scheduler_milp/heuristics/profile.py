@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..instance import Instance, IntArray
-from ..plan import batch_size_per_round, memory_per_round
+from ..model.instance import Instance, IntArray
+from ..model.plan import batch_size_per_round, memory_per_round
 
 
 @njit(cache=True, nogil=True)

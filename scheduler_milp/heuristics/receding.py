@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines import decode_priority, sf_priority, svf_priority
-from ..instance import Instance, IntArray
-from ..plan import Plan, validate
-from ..result import SolveOptions, SolveResult, StopReason
-from . import best_fast_plan
+from ..baselines.best import best_fast_plan
+from ..baselines.serving import decode_priority, sf_priority, svf_priority
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan, validate
+from ..model.result import SolveOptions, SolveResult, StopReason
 from .profile import Profile
 
-log = logging.getLogger("scheduler_milp.heuristics.receding")
+log = logging.getLogger(__name__)
 
 def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
     if which == "svf":

@@ -60,13 +60,13 @@ from typing import Any
 
 import numpy as np
 
-from ..instance import Instance, IntArray
-from ..plan import Plan
-from ..result import SolveOptions, SolveResult, StopReason
-from . import improvement_result, improvement_start
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan
+from ..model.result import SolveOptions, SolveResult, StopReason
+from .improvement import improvement_result, improvement_start
 from .profile import Profile
 
-log = logging.getLogger("scheduler_milp.heuristics.repack")
+log = logging.getLogger(__name__)
 
 NEIGHBOURHOODS = ("block", "subset", "round")
 ORDERS = ("volume", "start", "random")

@@ -5,7 +5,7 @@ Two readings (parameter ``mode``):
 
 * ``"continuous"`` (default): at every decision round the min-F subset of the arrived, unstarted
   requests that fits next to the running ones (the future-peak check of
-  :class:`scheduler_milp.engine.RunningSet`) is started; with ``fill=True`` (default) further
+  :class:`scheduler_milp.baselines.engine.RunningSet`) is started; with ``fill=True`` (default) further
   min-F batches are formed from the rest in the same round until nothing fits, so memory is never
   left idle when some request could use it.  Decision rounds are event-driven: completions,
   arrivals, and the earliest round in which the smallest-output waiting request would fit (:meth:`RunningSet.earliest_start`).
@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import RunningSet, natural_rank
-from ..instance import Instance, IntArray
-from ..plan import Plan
-from ..result import SolveOptions, SolveResult, StopReason
+from ..baselines.engine import RunningSet, natural_rank
+from ..model.instance import Instance, IntArray
+from ..model.plan import Plan
+from ..model.result import SolveOptions, SolveResult, StopReason
 
-log = logging.getLogger("scheduler_milp.heuristics.sorted_f")
+log = logging.getLogger(__name__)
 
 MODES = ("continuous", "sequential")
 ORDERS = ("output", "peak", "output_x_peak")

@@ -1,0 +1,273 @@
+"""``dp``: an independent exact search for tiny backlogs (best-first branch and bound over rounds).
+
+It shares no code with the MILP / CP-SAT models nor with the engine's future-peak check: its
+memory arithmetic is written here, plainly, so that the three exact methods can check each other.
+
+Search space.  A node is ``(t, unstarted, running)``: the current round ``t``, the bit mask of the
+requests not started yet, and the running requests with their start rounds.  Its successors start
+any subset ``X`` of the arrived unstarted requests in round ``t`` (``X`` empty = wait a round),
+provided the running set plus ``X`` fits in every future round *with no further start* and
+respects ``max_batch`` in round ``t``; later starts only add memory, so a set that fails this
+check can never be completed.  Every subset is considered, including waiting while something
+would fit: with growing memory, delaying a start can be optimal.
+
+Costs.  Starting ``i`` in round ``t`` costs its latency ``t + o_i - a_i`` at once, so the cost to
+come ``g`` of a node is the latency of everything started.  The heuristic
+``h = sum_{u unstarted} (max(t, a_u) + o_u - a_u)`` (every unstarted request starts no earlier
+than now and its arrival) is consistent: starting ``x`` now costs exactly its term, and every
+other term can only grow in round ``t + 1``.  Nodes are expanded in order of ``f = g + h``
+(A*), so the first complete node popped is optimal and, when the time limit stops the search,
+the smallest ``f`` still open is a proven lower bound.
+
+Horizon.  No explicit horizon is needed: a node whose ``f`` reaches the incumbent's objective
+is pruned, and ``f`` grows by at least one per idle round while something is unstarted and
+arrived, so the search is finite; it honours MODEL.md's bound ``S_i <= UB - sum o + a_i``
+implicitly (``h`` counts ``o_j`` for every other request).  Identical requests ``(s, o, a)`` are
+started in index order (a valid symmetry break, MODEL.md).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.instance import Instance
+from ..model.plan import Plan
+from ..model.result import SolveOptions, SolveResult, StopReason
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_N = 10
+
+
+@dataclass(frozen=True)
+class _Data:
+    """Plain-Python copies of the instance arrays (faster than numpy scalars in the inner loops)."""
+
+    n: int
+    prompt_len: tuple[int, ...]
+    output_len: tuple[int, ...]
+    arrival: tuple[int, ...]
+    block_size: int
+    memory_budget: int
+    max_batch: int
+    profile: tuple[tuple[int, ...], ...]  # profile[i][k-1] = mem_i(k)
+    twin_before: tuple[int, ...]  # mask of identical requests with a smaller index
+
+
+def _data(instance: Instance) -> _Data:
+    n = instance.n
+    s = tuple(int(x) for x in instance.prompt_len)
+    o = tuple(int(x) for x in instance.output_len)
+    a = tuple(int(x) for x in instance.arrival)
+    b = int(instance.block_size)
+    # mem_i(k) = B * ceil((s_i + k) / B), written out here on purpose (independent arithmetic).
+    profile = tuple(tuple(b * (-(-(s[i] + k) // b)) for k in range(1, o[i] + 1)) for i in range(n))
+    twins = []
+    for i in range(n):
+        mask = 0
+        for j in range(i):
+            if (s[j], o[j], a[j]) == (s[i], o[i], a[i]):
+                mask |= 1 << j
+        twins.append(mask)
+    cap = instance.max_batch if instance.max_batch is not None else n
+    return _Data(n, s, o, a, b, int(instance.memory_budget), int(cap), profile, tuple(twins))
+
+
+def _fits_forever(d: _Data, running: tuple[tuple[int, int], ...], t: int) -> bool:
+    """True when the running set (request, start) stays within ``M`` in every round from ``t`` on."""
+    end = max(st + d.output_len[i] for i, st in running)
+    budget = d.memory_budget
+    for r in range(t, end):
+        used = 0
+        for i, st in running:
+            k = r - st  # 0-based age
+            if 0 <= k < d.output_len[i]:
+                used += d.profile[i][k]
+        if used > budget:
+            return False
+    return True
+
+
+def _serial_plan(d: _Data) -> list[int]:
+    """A trivially feasible plan: one request at a time in arrival order (every request fits alone)."""
+    order = sorted(range(d.n), key=lambda i: (d.arrival[i], d.output_len[i], i))
+    starts = [0] * d.n
+    t = 0
+    for i in order:
+        t = max(t, d.arrival[i])
+        starts[i] = t
+        t += d.output_len[i]
+    return starts
+
+
+def _greedy_plan(d: _Data) -> list[int] | None:
+    """Round-by-round greedy (shortest output first, start whatever fits forever); own arithmetic."""
+    starts = [-1] * d.n
+    running: list[tuple[int, int]] = []
+    left = set(range(d.n))
+    t = 0
+    limit = sum(d.output_len) + max(d.arrival) + 1
+    while left and t <= limit:
+        running = [(i, st) for i, st in running if st + d.output_len[i] > t]
+        for i in sorted(left, key=lambda i: (d.output_len[i], d.arrival[i], i)):
+            if d.arrival[i] > t or len(running) >= d.max_batch:
+                continue
+            trial = (*running, (i, t))
+            if _fits_forever(d, tuple(trial), t):
+                running.append((i, t))
+                starts[i] = t
+                left.discard(i)
+        t += 1
+    return None if left else starts
+
+
+def _objective(d: _Data, starts: list[int]) -> int:
+    return sum(starts[i] + d.output_len[i] - d.arrival[i] for i in range(d.n))
+
+
+@dataclass
+class DPResult:
+    """Outcome of :func:`dp_search`: the best start rounds, their objective and the proven bound."""
+
+    start_round: list[int]
+    objective: int
+    lower_bound: int
+    complete: bool  # True when the search was exhausted (the plan is optimal)
+    nodes: int
+
+
+def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadline: float = math.inf) -> DPResult:
+    """Best-first exact search (see the module docstring); stops at ``deadline`` (perf_counter)."""
+    d = _data(instance)
+    n = d.n
+    o, a = d.output_len, d.arrival
+    best = _serial_plan(d)
+    best_obj = _objective(d, best)
+    for cand in (_greedy_plan(d), upper_starts):
+        if cand is not None and _objective(d, list(cand)) < best_obj:
+            best, best_obj = list(cand), _objective(d, list(cand))
+    full = (1 << n) - 1
+
+    def h(t: int, unstarted: int) -> int:
+        total = 0
+        for u in range(n):
+            if unstarted >> u & 1:
+                total += max(t, a[u]) + o[u] - a[u]
+        return total
+
+    # Node: (f, tie, g, t, unstarted mask, running tuple, starts tuple)
+    counter = itertools.count()
+    root_f = h(0, full)
+    heap: list[tuple[int, int, int, int, int, tuple[tuple[int, int], ...], tuple[int, ...]]] = [
+        (root_f, next(counter), 0, 0, full, (), tuple([-1] * n))
+    ]
+    seen: dict[tuple[int, int, tuple[tuple[int, int], ...]], int] = {}
+    nodes = 0
+    proven = root_f
+    while heap:
+        f, _, g, t, unstarted, running, starts = heapq.heappop(heap)
+        if f >= best_obj:
+            # Every open node is at least this good: the incumbent is optimal.
+            proven = best_obj
+            heap.clear()
+            break
+        proven = f
+        if unstarted == 0:
+            best, best_obj = list(starts), g
+            proven = g
+            heap.clear()
+            break
+        key = (t, unstarted, running)
+        if seen.get(key, math.inf) <= g:
+            continue
+        seen[key] = g
+        nodes += 1
+        if nodes % 2048 == 0 and time.perf_counter() > deadline:
+            heapq.heappush(heap, (f, next(counter), g, t, unstarted, running, starts))
+            break
+        # requests still running in round t (those finishing before t are gone)
+        alive = tuple((i, st) for i, st in running if st + o[i] > t)
+        waiting = [u for u in range(n) if unstarted >> u & 1 and a[u] <= t]
+        room = d.max_batch - len(alive)
+        # Enumerate subsets of the waiting requests by DFS, pruning supersets of infeasible sets.
+        stack: list[tuple[int, tuple[tuple[int, int], ...], int]] = [(0, alive, 0)]
+        children: list[tuple[tuple[tuple[int, int], ...], int]] = []
+        while stack:
+            pos, cur, chosen = stack.pop()
+            if pos == len(waiting):
+                children.append((cur, chosen))
+                continue
+            u = waiting[pos]
+            # skip u (only allowed if it is not forced by symmetry: nothing to check here)
+            stack.append((pos + 1, cur, chosen))
+            # take u: identical requests start in index order, within the batch cap and memory
+            twins = d.twin_before[u]
+            if twins & unstarted & ~chosen:
+                continue
+            if bin(chosen).count("1") >= room:
+                continue
+            trial = (*cur, (u, t))
+            if _fits_forever(d, trial, t):
+                stack.append((pos + 1, trial, chosen | 1 << u))
+        for cur, chosen in children:
+            rest = unstarted & ~chosen
+            g2 = g
+            new_starts = starts
+            if chosen:
+                lst = list(starts)
+                for u in waiting:
+                    if chosen >> u & 1:
+                        g2 += t + o[u] - a[u]
+                        lst[u] = t
+                new_starts = tuple(lst)
+            if rest == 0:
+                f2 = g2
+            else:
+                if not cur and not any(a[u] > t for u in range(n) if rest >> u & 1) and not chosen:
+                    # nothing runs and nothing starts although every request has arrived:
+                    # idling now only delays everything (shift the rest of the plan one round earlier)
+                    continue
+                f2 = g2 + h(t + 1, rest)
+            if f2 >= best_obj:
+                continue
+            nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
+            heapq.heappush(heap, (f2, next(counter), g2, t + 1, rest, nxt, new_starts))
+    else:
+        proven = best_obj
+    complete = not heap
+    if complete:
+        proven = best_obj
+    return DPResult(best, best_obj, min(proven, best_obj), complete, nodes)
+
+
+def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``dp``: exact best-first search for tiny backlogs; proven optimal when the search completes."""
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    max_n = int(options.params.get("max_n", DEFAULT_MAX_N))
+    if instance.n > max_n:
+        log.warning("dp: %d requests is beyond its limit of %d (param max_n)", instance.n, max_n)
+        return SolveResult("dp", instance, None, stop_reason=StopReason.TOO_LARGE)
+    warm = None
+    if options.warm_start is not None:
+        warm = [int(x) for x in options.warm_start.start_round]
+    res = dp_search(instance, warm, deadline=options.deadline(t0))
+    plan = Plan.checked(instance, np.asarray(res.start_round, dtype=np.int64))
+    stop = StopReason.COMPLETED if res.complete else StopReason.TIME_LIMIT
+    log.info("dp: objective %d, bound %d, %d nodes, complete=%s", res.objective, res.lower_bound, res.nodes, res.complete)
+    return SolveResult(
+        "dp",
+        instance,
+        plan,
+        lower_bound=res.lower_bound,
+        stop_reason=stop,
+        solve_seconds=time.perf_counter() - t0,
+        stats={"nodes": res.nodes, "bound_source": "dp"},
+    )

@@ -1,0 +1,55 @@
+"""Start and result of the improvement searches (``ls``, ``repack``): a warm start or the best fast plan."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..baselines.best import FAST_METHODS, best_fast_plan
+from ..model.instance import Instance
+from ..model.plan import Plan
+from ..model.result import SolveOptions, SolveResult, StopReason
+
+
+def improvement_start(instance: Instance, options: SolveOptions, default_time: float = 10.0) -> tuple[str, Plan, float | None, float]:
+    """The start of an improvement method: ``(start name, start plan, time left, seconds spent)``.
+
+    The start is ``options.warm_start`` or the best plan of the fast methods listed in the
+    ``start`` parameter (default :data:`FAST_METHODS`).  The time limit (``default_time`` when
+    neither a time nor an iteration limit is set) covers finding the start, so the time left is
+    what remains of it (``None``: no time limit).
+    """
+    t0 = time.perf_counter()
+    if options.warm_start is not None:
+        start_name, start_plan = "warm_start", options.warm_start
+    else:
+        p = options.params
+        include = tuple(str(p["start"]).split(",")) if "start" in p else FAST_METHODS
+        start_name, start_plan = best_fast_plan(instance, include)
+    spent = time.perf_counter() - t0
+    time_limit = options.time_limit
+    if time_limit is None and options.iteration_limit is None:
+        time_limit = default_time
+    if time_limit is not None:
+        time_limit = max(0.0, time_limit - spent)
+    return start_name, start_plan, time_limit, spent
+
+
+def improvement_result(
+    method: str, instance: Instance, plan: Plan, stats: dict[str, Any], start_name: str, build_seconds: float, solve_started: float
+) -> SolveResult:
+    """The result of an improvement method (``ls``, ``repack``) started by :func:`improvement_start`.
+
+    ``stats["stop"]`` is the search's stop reason; finding the start counts as building,
+    the search from ``solve_started`` (a ``time.perf_counter()`` reading) on as solving.
+    """
+    stats["start_method"] = start_name
+    return SolveResult(
+        method,
+        instance,
+        plan,
+        stop_reason=StopReason(stats["stop"]),
+        build_seconds=build_seconds,
+        solve_seconds=time.perf_counter() - solve_started,
+        stats=stats,
+    )
