@@ -1,16 +1,47 @@
-"""Command-line logic behind ``scripts/solve.py`` (FORMATS.md contract), kept thin over :func:`solve`."""
+"""Command line of ``solve`` (``scripts/solve.py``, ``scheduler-milp solve``), thin over :func:`solve`.
+
+Bad input gets one line on stderr naming the file, the request or the option, and a non-zero exit
+(2: a usage error, 1: the instance or the method refused, 3: no plan found, 130: interrupted).
+The plan file is written before anything is printed, atomically, so neither a reader closing
+stdout early nor Ctrl-C costs a plan that was found.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
+import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from .model.instance import Instance, InstanceError, load_instance
-from .model.result import SolveOptions
+from .model.params import ParameterError
+from .model.plan import Plan
+from .model.result import ModelTooLarge, SolveOptions, SolveResult, StopReason
 from .registry import METHODS, solve
+
+#: default seconds for methods that would otherwise run until they prove optimality
+DEFAULT_EXACT_TIME_LIMIT = 300.0
+#: progress lines start after this many seconds and come at most this often
+PROGRESS_AFTER = 2.0
+PROGRESS_EVERY = 3.0
+
+
+class UsageError(Exception):
+    """A bad option value (exit status 2, one line)."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default and keeps the epilog's line breaks."""
 
 
 def method_table() -> str:
@@ -19,16 +50,58 @@ def method_table() -> str:
     return "\n".join(f"  {m.name:<{width}}  {m.kind:<9}  {m.help}" for m in METHODS.values())
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number of seconds, got {text!r}")
+    return value
+
+
 def add_instance_options(parser: argparse.ArgumentParser) -> None:
-    """``--memory``, ``--block-size`` and ``--max-batch``: what a CSV instance needs (``--memory`` overrides JSON)."""
-    parser.add_argument("--memory", type=int, help="memory budget M (required for CSV input; overrides JSON)")
-    parser.add_argument("--block-size", type=int, default=1, help="block size for CSV input")
-    parser.add_argument("--max-batch", type=int, default=None, help="batch cap for CSV input")
+    """``--memory``, ``--block-size`` and ``--max-batch``: what a CSV instance needs, overrides for JSON."""
+    parser.add_argument("--memory", type=_positive_int, help="memory budget M (required for CSV input; overrides JSON)")
+    parser.add_argument("--block-size", type=_positive_int, default=None, help="block size (CSV input: 1 when not given; overrides JSON)")
+    parser.add_argument("--max-batch", type=_positive_int, default=None, help="batch cap (overrides JSON)")
 
 
 def instance_from_args(args: argparse.Namespace) -> Instance:
     """Load ``args.instance`` with the options of :func:`add_instance_options`; raises ``InstanceError``."""
     return load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
+
+
+def add_solve_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``solve``."""
+    p.add_argument("instance", nargs="?", help="instance file (JSON, or CSV/JSONL with --memory)")
+    p.add_argument("--method", default="auto", help="registered method (see --list-methods)")
+    p.add_argument(
+        "--time-limit", type=_seconds, default=None,
+        help=f"seconds for building and solving (exact methods: {DEFAULT_EXACT_TIME_LIMIT:g} when not given; auto: 60)",
+    )
+    p.add_argument("--output", help="write the plan JSON here (atomically)")
+    p.add_argument("--list-methods", action="store_true", help="print the registered methods and exit")
+    p.add_argument("--list-solvers", action="store_true", help="print the MILP solvers Pyomo finds (for --solver) and exit")
+    add_instance_options(p)
+    p.add_argument("--seed", type=int, default=0, help="seed for randomised methods")
+    p.add_argument("--threads", type=_positive_int, default=2, help="solver threads")
+    p.add_argument("--solver", default=None, help="Pyomo solver for milp (default highs)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable; an unknown key lists the valid ones)")
+    p.add_argument("--warm-start", metavar="PLAN.json", help="start from the plan in this plan file (its 'starts')")
+    p.add_argument("--plot", metavar="PNG", help="also draw the plan (Gantt and memory) to this PNG")
+    p.add_argument("-v", "--verbose", action="store_true", help="log the methods' progress (and solver logs) to stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,92 +110,161 @@ def build_parser() -> argparse.ArgumentParser:
         prog="solve.py",
         description="Schedule an LLM request backlog under a KV-cache budget and report the plan's certified gap.",
         epilog="methods:\n" + method_table(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("instance", nargs="?", help="instance file (JSON, or CSV with --memory)")
-    p.add_argument("--method", default="auto" if "auto" in METHODS else "sf", help="registered method (see --list-methods)")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds for building and solving")
-    p.add_argument("--output", help="write the plan JSON here (atomically)")
-    p.add_argument("--list-methods", action="store_true", help="print the registered methods and exit")
-    add_instance_options(p)
-    p.add_argument("--seed", type=int, default=0, help="seed for randomised methods")
-    p.add_argument("--threads", type=int, default=2, help="solver threads")
-    p.add_argument("--solver", default=None, help="Pyomo solver for milp (default highs)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method-specific parameter")
-    p.add_argument("--plot", metavar="PNG", help="also draw the plan (Gantt and memory) to this PNG")
-    p.add_argument("-v", "--verbose", action="store_true", help="progress to the log")
+    add_solve_arguments(p)
     return p
 
 
-def _parse_param(text: str) -> tuple[str, object]:
+def parse_param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` from ``--param``; the value is typed by the method's parameter class."""
     if "=" not in text:
-        raise ValueError(f"--param expects KEY=VALUE, got {text!r}")
+        raise UsageError(f"--param expects KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
-    value: object = raw
-    low = raw.lower()
-    if low in ("true", "false"):
-        value = low == "true"
-    else:
-        for conv in (int, float):
-            try:
-                value = conv(raw)
-                break
-            except ValueError:
-                pass
-    return key.strip().replace("-", "_"), value
+    key = key.strip().replace("-", "_")
+    if not key:
+        raise UsageError(f"--param expects KEY=VALUE, got {text!r} (no key)")
+    return key, raw.strip()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0: a plan or a proof was produced)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    if args.list_methods:
-        print(method_table())
-        return 0
-    if not args.instance:
-        parser.print_usage(sys.stderr)
-        print("solve.py: error: an instance file is required", file=sys.stderr)
-        return 2
-    if args.method not in METHODS:
-        print(f"solve.py: error: unknown method {args.method!r}; known: {', '.join(METHODS)}", file=sys.stderr)
-        return 2
-    if args.time_limit is not None and args.time_limit <= 0:
-        print("solve.py: error: --time-limit must be positive", file=sys.stderr)
-        return 2
+def list_solvers() -> str:
+    """The Pyomo solvers available here, one per line."""
+    import pyomo.environ as pyo
+
+    names = ("appsi_highs", "highs", "cbc", "glpk", "scip", "gurobi", "cplex", "xpress", "copt", "mosek")
+    found = []
+    logging.getLogger("pyomo").setLevel(logging.CRITICAL)
+    for name in names:
+        with contextlib.suppress(Exception):
+            if pyo.SolverFactory(name).available(exception_flag=False):
+                found.append(name)
+    return "\n".join(found) if found else "no MILP solver found (install highspy)"
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a directory")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def read_warm_start(path: str, instance: Instance) -> Plan:
+    """The plan of a plan file (``starts`` by request id) on ``instance``; one-line errors."""
     try:
-        params = dict(_parse_param(x) for x in args.param)
-    except ValueError as err:
-        print(f"solve.py: error: {err}", file=sys.stderr)
-        return 2
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise UsageError(f"--warm-start {path}: cannot read a plan file: {err}") from None
+    starts = data.get("starts") if isinstance(data, dict) else None
+    if not isinstance(starts, dict):
+        raise UsageError(f"--warm-start {path}: no 'starts' object")
     try:
-        instance = instance_from_args(args)
-    except InstanceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    options = SolveOptions(
-        time_limit=args.time_limit,
+        return Plan.checked(instance, {str(rid): int(start) for rid, start in starts.items()})
+    except (TypeError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else "start rounds must be integers"
+        raise UsageError(f"--warm-start {path}: not a plan of this instance: {first}") from None
+
+
+def options_from_args(args: argparse.Namespace, instance: Instance) -> SolveOptions:
+    """The :class:`SolveOptions` of the command line (validated against the method's parameters)."""
+    spec = METHODS[args.method]
+    params = dict(parse_param(x) for x in args.param)
+    spec.parse_params(params)  # unknown or ill-typed keys: one line before any work
+    if args.solver is not None and args.method != "milp":
+        raise UsageError(f"--solver applies to milp only, not to {args.method}")
+    time_limit = args.time_limit
+    if time_limit is None and spec.kind == "exact":
+        time_limit = DEFAULT_EXACT_TIME_LIMIT
+    return SolveOptions(
+        time_limit=time_limit,
         seed=args.seed,
         threads=args.threads,
         solver=args.solver,
         params=params,
         verbose=args.verbose,
+        warm_start=None if args.warm_start is None else read_warm_start(args.warm_start, instance),
     )
+
+
+class ProgressLine:
+    """Prints elapsed time, best objective, best bound and gap to stderr every few seconds."""
+
+    def __init__(self, enabled: bool, stream: Any = None) -> None:
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.objective: int | None = None
+        self.bound: int | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def improved(self, objective: int | None, bound: int | None) -> None:
+        """A better plan or bound (from the method's callbacks)."""
+        if objective is not None:
+            self.objective = objective if self.objective is None else min(self.objective, objective)
+        if bound is not None:
+            self.bound = bound if self.bound is None else max(self.bound, bound)
+
+    def plan(self, plan: Plan) -> None:
+        """A better plan (``SolveOptions.progress``)."""
+        self.improved(plan.total_latency, None)
+
+    def line(self) -> str:
+        """The current progress line."""
+        parts = [f"{time.perf_counter() - self.started:6.1f}s"]
+        parts.append(f"best {self.objective if self.objective is not None else '-'}")
+        parts.append(f"bound {self.bound if self.bound is not None else '-'}")
+        if self.objective and self.bound is not None:
+            parts.append(f"gap {100 * max(0.0, (self.objective - self.bound) / self.objective):.2f}%")
+        return "  ".join(parts)
+
+    def _run(self) -> None:
+        if self._done.wait(PROGRESS_AFTER):
+            return
+        while True:
+            print(self.line(), file=self.stream, flush=True)
+            if self._done.wait(PROGRESS_EVERY):
+                return
+
+    def __enter__(self) -> ProgressLine:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the method to stop with its best plan; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        print("stopping: keeping the best plan so far (Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
     try:
-        result = solve(instance, args.method, options)
-    except (ValueError, RuntimeError, ImportError) as err:
-        # method-level refusals (unknown solver, instance too large, ...) get one line
-        print(f"error: {args.method} on {args.instance}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C: one line, nothing written (--output is only written below)
-        print(f"interrupted: {args.method} on {args.instance}; no plan written", file=sys.stderr)
-        return 130
-    # the files are written before anything is printed, so a reader that closes stdout early
-    # (``solve.py ... | head -1``) cannot cost the plan
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write_outputs(args: argparse.Namespace, result: SolveResult) -> list[str]:
     written = []
     if args.output:
         result.write(args.output)
@@ -132,14 +274,86 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         plot_plan(result.plan, args.plot)
         written.append(f"plot written to {args.plot}")
+    return written
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    """``solve``: load, validate the options, run the method, write and print; the exit status."""
+    if args.list_methods:
+        print(method_table())
+        return 0
+    if args.list_solvers:
+        print(list_solvers())
+        return 0
+    if not args.instance:
+        raise UsageError("an instance file is required")
+    if args.method not in METHODS:
+        raise UsageError(f"unknown method {args.method!r}; known: {', '.join(METHODS)}")
+    _check_writable("--output", args.output)
+    _check_writable("--plot", args.plot)
+    instance = instance_from_args(args)
+    options = options_from_args(args, instance)
+    stop = threading.Event()
+    progress = ProgressLine(enabled=not args.quiet and not args.verbose)
+    options.stop = stop.is_set
+    options.progress = progress.plan
+    options.on_improvement = progress.improved
+    try:
+        with ctrl_c_stops(stop), progress:
+            result = solve(instance, args.method, options)
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.method} on {args.instance}; no plan written", file=sys.stderr)
+        return 130
+    if stop.is_set():
+        result.stop_reason = StopReason.INTERRUPTED
+    written = _write_outputs(args, result)
     print("\n".join([result.summary(), *written]))
+    if stop.is_set():
+        return 130
     return 0 if (result.plan is not None or result.status.value == "infeasible") else 3
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """:func:`main` for a console entry point: a reader closing stdout early ends it quietly."""
+def _report(prog: str, err: BaseException) -> int:
+    """One line on stderr for an expected failure; its exit status."""
+    if isinstance(err, UsageError):
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"error: {err}", file=sys.stderr)
+    return 1
+
+
+def guarded(prog: str, body: Callable[[], int]) -> int:
+    """Run ``body`` and turn the expected failures into one line and an exit status."""
     try:
-        status = main(argv)
+        return body()
+    except (UsageError, InstanceError, ParameterError, ModelTooLarge) as err:
+        return _report(prog, err)
+    except (ValueError, RuntimeError, ImportError, OSError) as err:
+        # method-level refusals (an unavailable solver, ...) and unwritable outputs get one line
+        return _report(prog, err)
+
+
+def setup_logging(verbose: bool) -> None:
+    """INFO to stderr with ``-v``, warnings only otherwise."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``solve.py``: returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return guarded("solve.py", lambda: run_solve(args))
+
+
+def run(argv: Sequence[str] | None = None, entry: Callable[[Sequence[str] | None], int] = main) -> int:
+    """``entry`` for a console entry point: a reader closing stdout early ends it quietly."""
+    try:
+        status = entry(argv)
         sys.stdout.flush()
     except BrokenPipeError:
         # Python's recommended handling: point stdout at devnull so the interpreter's own flush at

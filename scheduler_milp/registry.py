@@ -6,12 +6,16 @@ implementation by import path so that a heuristic run never imports Pyomo or OR-
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from .model.deadline import Deadline
 from .model.instance import Instance
-from .model.result import SolveOptions, SolveResult
+from .model.params import MethodParams
+from .model.result import ModelTooLarge, SolveOptions, SolveResult
 
 Solver = Callable[[Instance, SolveOptions], SolveResult]
 
@@ -25,6 +29,7 @@ class MethodSpec:
     target: str  # "module:function"
     help: str
     max_n: int | None = None  # beyond this many requests the method declines (None: no limit)
+    params: str | None = None  # name of its MethodParams class in the target's module (None: no knobs)
 
     def load(self) -> Solver:
         """Import and return the implementing function."""
@@ -32,15 +37,33 @@ class MethodSpec:
         fn: Solver = getattr(importlib.import_module(module), func)
         return fn
 
+    def params_class(self) -> type[MethodParams]:
+        """The method's parameter class (:class:`MethodParams` itself when it takes none)."""
+        if self.params is None:
+            return MethodParams
+        cls: type[MethodParams] = getattr(importlib.import_module(self.target.split(":")[0]), self.params)
+        return cls
+
+    def parse_params(self, raw: dict[str, Any]) -> MethodParams:
+        """Validated parameters; :class:`ParameterError` (one line, the valid keys) otherwise."""
+        return self.params_class().parse(raw, self.name)
+
+    def size_limit(self, params: MethodParams) -> int | None:
+        """The largest ``n`` it accepts: ``max_n``, or its own ``max_n`` parameter where it has one."""
+        own = getattr(params, "max_n", None)
+        return int(own) if own is not None else self.max_n
+
 
 METHODS: dict[str, MethodSpec] = {}
 
 
-def register(name: str, kind: str, target: str, help: str, max_n: int | None = None) -> None:
+def register(
+    name: str, kind: str, target: str, help: str, max_n: int | None = None, params: str | None = None
+) -> None:
     """Add a method to the registry (names are unique)."""
     if name in METHODS:
         raise ValueError(f"method {name!r} registered twice")
-    METHODS[name] = MethodSpec(name, kind, target, help, max_n)
+    METHODS[name] = MethodSpec(name, kind, target, help, max_n, params)
 
 
 def get_method(name: str) -> MethodSpec:
@@ -52,8 +75,24 @@ def get_method(name: str) -> MethodSpec:
 
 
 def solve(instance: Instance, method: str, options: SolveOptions | None = None) -> SolveResult:
-    """Run a registered method on an instance (the library entry point behind the CLI)."""
-    return get_method(method).load()(instance, options or SolveOptions())
+    """Run a registered method on an instance (the library entry point behind the CLI).
+
+    The one place where a method declines: beyond its size limit it raises
+    :class:`~scheduler_milp.model.result.ModelTooLarge`; the methods themselves raise the same when
+    their model would be too large.  Unknown or ill-typed parameters raise
+    :class:`~scheduler_milp.model.params.ParameterError`.  The time budget starts here, so that
+    imports and model building count against ``options.time_limit``.
+    """
+    spec = get_method(method)
+    options = options or SolveOptions()
+    if options.deadline is None:
+        options = dataclasses.replace(options, deadline=Deadline.after(options.time_limit))
+    solver = spec.load()
+    params = spec.parse_params(options.params) if spec.params is not None else MethodParams()
+    limit = spec.size_limit(params)
+    if limit is not None and instance.n > limit:
+        raise ModelTooLarge(f"{method} declines {instance.n} requests (its limit is n <= {limit})")
+    return solver(instance, options)
 
 
 _B = "scheduler_milp.baselines.serving"

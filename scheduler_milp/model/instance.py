@@ -1,4 +1,4 @@
-"""The problem data: one immutable :class:`Instance` (MODEL.md), its JSON and CSV forms (FORMATS.md).
+"""The problem data: one immutable :class:`Instance` (docs/model.md), its JSON and CSV forms (docs/formats.md).
 
 Every malformed input raises :class:`InstanceError`, whose message is one line naming the file, the
 request and what is wrong; the command-line layer prints it and exits non-zero.
@@ -40,7 +40,7 @@ def _frozen(values: Iterable[int]) -> IntArray:
 
 @dataclass(frozen=True, eq=False)
 class Instance:
-    """A backlog of requests under a KV-cache budget (MODEL.md).
+    """A backlog of requests under a KV-cache budget (docs/model.md).
 
     Arrays are read-only ``int64`` numpy arrays indexed by request position ``0..n-1``;
     ``ids[i]`` is the external id of request ``i``.
@@ -98,7 +98,7 @@ class Instance:
         return inst
 
     def check(self) -> None:
-        """Raise :class:`InstanceError` on the first violation of MODEL.md's data rules."""
+        """Raise :class:`InstanceError` on the first violation of the data rules of docs/model.md."""
         src = self.source
         n = self.n
         if n == 0:
@@ -169,12 +169,8 @@ class Instance:
         return bool(self.arrival.any())
 
     def trivial_lower_bound(self) -> int:
-        """``sum_i o_i``: every request alone, started on arrival (MODEL.md)."""
+        """``sum_i o_i``: every request alone, started on arrival (docs/model.md)."""
         return int(self.output_len.sum())
-
-    def index_of(self) -> dict[str, int]:
-        """Map from request id to its position."""
-        return {rid: i for i, rid in enumerate(self.ids)}
 
     def subset(self, indices: Sequence[int] | IntArray, name: str | None = None) -> Instance:
         """A new instance holding only the given requests (same budget, block size and cap)."""
@@ -212,7 +208,7 @@ class Instance:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        """The canonical JSON form of FORMATS.md (extra ``meta`` keys kept)."""
+        """The canonical JSON form of docs/formats.md (extra ``meta`` keys kept)."""
         requests = []
         for i in range(self.n):
             r: dict[str, Any] = {"id": self.ids[i], "prompt": int(self.prompt_len[i]), "output": int(self.output_len[i])}
@@ -288,7 +284,7 @@ def _int_field(src: str, where: str, key: str, value: Any, low: int) -> int:
 
 
 def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
-    """Validate a parsed JSON document (FORMATS.md) and build the instance."""
+    """Validate a parsed JSON document (docs/formats.md) and build the instance."""
     src = source
     if not isinstance(data, dict):
         raise InstanceError(f"{src}: the top level must be a JSON object")
@@ -332,8 +328,14 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
     return Instance.create(memory, s, o, a, ids, name=name, block_size=block_size, max_batch=max_batch, meta=meta, source=src)
 
 
-def load_instance(path: str | os.PathLike[str], memory: int | None = None, block_size: int = 1, max_batch: int | None = None) -> Instance:
-    """Read an instance from JSON, or from CSV (``prompt,output[,id,arrival]``) with ``memory`` given."""
+def load_instance(
+    path: str | os.PathLike[str], memory: int | None = None, block_size: int | None = None, max_batch: int | None = None
+) -> Instance:
+    """Read an instance from JSON, or from CSV (``prompt,output[,id,arrival]``) with ``memory`` given.
+
+    ``memory``, ``block_size`` and ``max_batch`` override a JSON instance's own values; a CSV
+    instance takes them as they are (block size 1 when not given).
+    """
     p = Path(path)
     src = str(path)
     if not p.exists():
@@ -341,7 +343,7 @@ def load_instance(path: str | os.PathLike[str], memory: int | None = None, block
     if p.is_dir():
         raise InstanceError(f"{src}: is a directory, not an instance file")
     if p.suffix.lower() == ".csv":
-        return load_csv(p, memory, block_size=block_size, max_batch=max_batch)
+        return load_csv(p, memory, block_size=block_size or 1, max_batch=max_batch)
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as err:
@@ -350,10 +352,15 @@ def load_instance(path: str | os.PathLike[str], memory: int | None = None, block
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InstanceError(f"{src}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    except RecursionError:
+        raise InstanceError(f"{src}: not an instance: JSON nested too deeply") from None
     inst = instance_from_dict(data, source=src)
-    if memory is not None:
-        inst = inst.replace(memory_budget=memory)
-    return inst
+    changes = {
+        key: value
+        for key, value in (("memory_budget", memory), ("block_size", block_size), ("max_batch", max_batch))
+        if value is not None
+    }
+    return inst.replace(**changes) if changes else inst
 
 
 def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int = 1, max_batch: int | None = None, name: str | None = None) -> Instance:
@@ -379,6 +386,8 @@ def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int =
         # DictReader files surplus cells under the key None (as a list)
         if raw_row.get(None):
             raise InstanceError(f"{src}: {where}: the row has more cells than the header has columns")
+        if any(value is None for key, value in raw_row.items() if key is not None):
+            raise InstanceError(f"{src}: {where}: the row has fewer cells than the header has columns")
         row = {(k or "").strip(): (v or "").strip() for k, v in raw_row.items() if isinstance(v, str | None)}
         vals = []
         for key, low in (("prompt", 1), ("output", 1), ("arrival", 0)):

@@ -17,7 +17,7 @@ from .instance import Instance, IntArray
 
 
 class PlanError(ValueError):
-    """A plan that breaks MODEL.md; ``violations`` lists every problem found."""
+    """A plan that breaks the model of docs/model.md; ``violations`` lists every problem found."""
 
     def __init__(self, violations: list[Violation]):
         self.violations = violations
@@ -80,7 +80,7 @@ def batch_size_per_round(instance: Instance, start_round: IntArray) -> IntArray:
 
 
 def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list[Violation]:
-    """Every violation of MODEL.md by these start rounds (empty list: the plan is valid).
+    """Every violation of the model (docs/model.md) by these start rounds (empty list: the plan is valid).
 
     ``start_round`` is an array indexed like the instance or a mapping from request id to round.
     Checks: every request has exactly one integer start, no start before its arrival, memory at

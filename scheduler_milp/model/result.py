@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .deadline import Deadline
 from .instance import Instance, write_json_atomic
 from .plan import Plan
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Status(enum.StrEnum):
-    """What we hold after a run (FORMATS.md plan ``status``)."""
+    """What we hold after a run (docs/formats.md plan ``status``)."""
 
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
@@ -39,6 +39,7 @@ class StopReason(enum.StrEnum):
     TOO_LARGE = "too_large"  # the method declined: the instance is beyond its size limit
     ERROR = "error"
     STOPPED = "stopped"  # the caller's stop criterion (SolveOptions.stop) ended it early
+    INTERRUPTED = "interrupted"  # the user pressed Ctrl-C; the best plan so far is kept
 
 
 class ModelTooLarge(ValueError):
@@ -49,8 +50,27 @@ class ModelTooLarge(ValueError):
     """
 
 
+#: ``stats["bound_source"]`` of the bound every result holds at least: the sum of output lengths
+TRIVIAL_BOUND_SOURCE = "sum_output"
+
+#: what each bound source proves, in words (the summary's "certified by" line)
+BOUND_SOURCES: dict[str, str] = {
+    TRIVIAL_BOUND_SOURCE: "the trivial bound (every request alone, started on arrival)",
+    "volume": "the volume bound (memory-time volumes packed into the budget)",
+    "busy-time": "the busy-time bound (volume packed smallest first, with each request's offset)",
+    "lagrange": "a Lagrangian relaxation of the time-indexed model's memory rows",
+    "sawtooth": "the sawtooth lift of the Lagrangian (memory grows between completions)",
+    "lp": "the LP relaxation of the time-indexed model",
+    "lp_relaxation": "the LP relaxation of the time-indexed model",
+    "cpsat": "CP-SAT's proof on the time-indexed model",
+    "milp": "the MILP solver's proof on the time-indexed model",
+    "dp": "the exact best-first search",
+    "lns-whole-window": "CP-SAT's proof on a window holding every request",
+}
+
+
 def gap(objective: float | None, lower_bound: float | None) -> float | None:
-    """The one gap formula (ALGORITHMS.md): ``(objective - lower_bound) / objective``."""
+    """The one gap formula (docs/model.md): ``(objective - lower_bound) / objective``."""
     if objective is None or lower_bound is None or objective <= 0:
         return None
     return max(0.0, (objective - lower_bound) / objective)
@@ -81,10 +101,17 @@ class SolveOptions:
     # called by the long plan searches (repack) with a new best plan, validated, at most every few
     # seconds: auto offers it at once, so its log and gap history follow a search of many minutes
     progress: Callable[[Plan], None] | None = None
+    # called with ``(best objective, best bound)`` (either may be None) whenever a portfolio's best
+    # plan or bound improves: the command line's progress line
+    on_improvement: Callable[[int | None, int | None], None] | None = None
 
-    def deadline(self, started: float) -> float:
-        """Absolute ``time.perf_counter()`` deadline, ``inf`` with no limit."""
-        return math.inf if self.time_limit is None else started + self.time_limit
+    # the time budget, started by the registry when the method is called (so that building and
+    # solving count); a method called directly starts it from ``time_limit`` in :meth:`budget`
+    deadline: Deadline | None = None
+
+    def budget(self) -> Deadline:
+        """The run's :class:`Deadline`: the registry's, or ``time_limit`` from now."""
+        return self.deadline if self.deadline is not None else Deadline.after(self.time_limit)
 
 
 @dataclass
@@ -119,7 +146,12 @@ class SolveResult:
             trivial = self.instance.trivial_lower_bound()
             if self.lower_bound is None or self.lower_bound < trivial:
                 self.lower_bound = trivial
-                self.stats["bound_source"] = "sum_output"
+                self.stats["bound_source"] = TRIVIAL_BOUND_SOURCE
+
+    @property
+    def own_bound(self) -> int | None:
+        """The method's own proven bound, ``None`` when it holds only the trivial one."""
+        return None if self.stats.get("bound_source") == TRIVIAL_BOUND_SOURCE else self.lower_bound
 
     @property
     def objective(self) -> int | None:
@@ -148,7 +180,7 @@ class SolveResult:
         return self.build_seconds + self.solve_seconds
 
     def to_plan_dict(self) -> dict[str, Any]:
-        """The plan file of FORMATS.md, with extra keys for times, gap and statistics."""
+        """The plan file of docs/formats.md, with extra keys for times, gap and statistics."""
         out: dict[str, Any] = {
             "instance": self.instance.name,
             "method": self.method,
@@ -188,11 +220,29 @@ class SolveResult:
         lines.append(f"bound      {self.lower_bound}" + (f"  ({src})" if src else ""))
         g = self.gap
         lines.append(f"gap        {'-' if g is None else f'{100 * g:.3f}%'}")
+        lines.append(f"certified  {self.certificate()}")
         lines.append(f"time       {self.seconds:.3f}s  (build {self.build_seconds:.3f}s, solve {self.solve_seconds:.3f}s)")
         for key in ("evictions", "wasted_rounds"):
             if key in self.stats:
                 lines.append(f"{key:<10} {self.stats[key]}")
         return "\n".join(lines)
+
+
+    def certificate(self) -> str:
+        """What the gap certifies, in words, and which kind of bound proved it."""
+        if self.proven_infeasible:
+            return "no plan exists: the instance is proven infeasible"
+        if self.plan is None or self.lower_bound is None:
+            return "nothing: no plan was found"
+        src = str(self.stats.get("bound_source", ""))
+        proof = BOUND_SOURCES.get(src, src or "a proven lower bound")
+        if self.status is Status.OPTIMAL:
+            return f"this plan is optimal: no plan has a smaller total latency (proved by {proof})"
+        g = self.gap or 0.0
+        return (
+            f"no plan has a total latency below {self.lower_bound} (proved by {proof}), so no plan "
+            f"can be more than {100 * g:.2f}% better than this one"
+        )
 
 
 def _jsonable(obj: Any) -> Any:
@@ -213,15 +263,3 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-class Timer:
-    """Tiny helper: ``with Timer() as t: ...; t.seconds``."""
-
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start

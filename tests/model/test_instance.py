@@ -201,7 +201,7 @@ def test_instance_from_dict_defaults():
 def _brute_force_optimum(inst: Instance) -> int:
     """Exhaustive search over start rounds, each plan checked by the one validator.
 
-    The horizon is MODEL.md's: with ``UB`` the latency of a feasible plan (every request alone, one
+    The horizon is the one of docs/model.md: with ``UB`` the latency of a feasible plan (every request alone, one
     after the other in arrival order), an optimal plan has ``S_i <= UB - sum o + a_i``.
     """
     clock, ub = 0, 0

@@ -8,7 +8,7 @@ from scheduler_milp.model.plan import Plan, PlanError, memory_per_round, validat
 
 
 def toy3() -> Instance:
-    # FORMATS.md example
+    # the example of docs/formats.md
     return Instance.create(24, [5, 2, 9], [3, 7, 1], [0, 2, 0], ["r0", "r1", "r2"], name="toy-3")
 
 

@@ -1,4 +1,4 @@
-"""Statuses are derived from what we hold; the gap formula is the one of ALGORITHMS.md."""
+"""Statuses are derived from what we hold; the gap formula is the one of docs/model.md."""
 
 import json
 
