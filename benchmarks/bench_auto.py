@@ -1,6 +1,6 @@
-"""Certified gap of ``auto`` on real mixed backlogs (issue 6): which plan and which bound won, gap over time.
+"""Certified gap of ``auto`` on real mixed backlogs: which plan and which bound won, gap over time.
 
-Default run (about 6 minutes plus start-up on 2 cores)::
+Default run (three backlogs at 120 s each, plus start-up)::
 
     python benchmarks/bench_auto.py                      # 1,000 requests (700 conv + 300 arXiv, seed 0), M = 16,384 / 65,536 / 262,144, 120 s each
     python benchmarks/bench_auto.py --full --only-full   # the whole Azure conversation backlog at M = 65,536, 600 s
@@ -34,12 +34,25 @@ from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 CHECKPOINTS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800)
 
 
-def backlog_name(mix: str, n: int, memory: int, block_size: int = 1, max_batch: int | None = None, arrivals: bool = False) -> str:
-    """``mix1000-M16384`` for the default mix (the name of every earlier record), else e.g. ``bwb1000-M16384``;
-    ``-B16`` appended for block size 16, ``-cap24`` for a batch cap of 24, ``-arrivals`` with the trace's arrivals."""
+def backlog_name(
+    mix: str,
+    n: int,
+    memory: int,
+    block_size: int = 1,
+    max_batch: int | None = None,
+    arrivals: bool = False,
+) -> str:
+    """``mix1000-M16384`` for the default mix, else e.g. ``bwb1000-M16384``; ``-B16`` appended for
+    block size 16, ``-cap24`` for a batch cap of 24, ``-arrivals`` with the trace's arrivals.
+
+    The names key the records in ``auto.jsonl`` (and the report's tables), so they stay stable."""
     label = "mix" if mix == BENCHMARK_MIX else mix.replace("=", "").replace(",", "-")
-    return (f"{label}{n}-M{memory}" + (f"-B{block_size}" if block_size != 1 else "")
-            + (f"-cap{max_batch}" if max_batch is not None else "") + ("-arrivals" if arrivals else ""))
+    return (
+        f"{label}{n}-M{memory}"
+        + (f"-B{block_size}" if block_size != 1 else "")
+        + (f"-cap{max_batch}" if max_batch is not None else "")
+        + ("-arrivals" if arrivals else "")
+    )
 
 
 def gap_at(history: list[dict[str, Any]], seconds: float) -> float | None:
@@ -83,7 +96,11 @@ def run(instance: Instance, label: str, time_limit: float, seed: int) -> dict[st
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the runs."""
     cps = sorted({int(c) for r in rows for c in r["gap_over_time"]})
-    head = "| instance | seed | n | M | limit s | wall s | objective | bound | gap | plan won | bound won | " + " | ".join(f"gap@{c}s" for c in cps) + " |"
+    head = (
+        "| instance | seed | n | M | limit s | wall s | objective | bound | gap | plan won | bound won | "
+        + " | ".join(f"gap@{c}s" for c in cps)
+        + " |"
+    )
     sep = "|" + "---|" * (11 + len(cps))
     lines = [head, sep]
     for r in rows:
@@ -115,30 +132,55 @@ def seed_summary(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     """Parse arguments, run the grid, print the table."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n", type=int, default=1000, help="requests per mixed backlog")
     p.add_argument(
-        "--mix", nargs="+", default=[BENCHMARK_MIX],
+        "--mix",
+        nargs="+",
+        default=[BENCHMARK_MIX],
         help=f"trace mixes to sample the backlogs from, e.g. 'bwb' or 'conv=0.5,code=0.5' (default {BENCHMARK_MIX}, named mix<n>-M<M>)",
     )
     p.add_argument("--memories", type=int, nargs="+", default=[16384, 65536, 262144])
     p.add_argument("--time-limit", type=float, default=120.0)
-    p.add_argument("--block-size", type=int, default=1, help="KV-cache block size of the sampled backlogs (vLLM: 16)")
-    p.add_argument("--max-batch", type=int, default=None, help="batch cap of the sampled backlogs (vLLM's max_num_seqs)")
-    p.add_argument("--arrivals", action="store_true",
-                   help="requests arrive as in the trace (a window of one Azure trace: --mix conv or code; sample_backlog(arrivals='trace'))")
     p.add_argument(
-        "--seed", type=int, nargs="+", default=[0],
+        "--block-size",
+        type=int,
+        default=1,
+        help="KV-cache block size of the sampled backlogs (vLLM: 16)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=None,
+        help="batch cap of the sampled backlogs (vLLM's max_num_seqs)",
+    )
+    p.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="requests arrive as in the trace (a window of one Azure trace: --mix conv or code; sample_backlog(arrivals='trace'))",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
         help="sampling seed (and auto's seed); several seeds run the grid once per seed (the whole backlog is the same for every seed, only auto's seed changes)",
     )
-    p.add_argument("--full", action="store_true", help="also run the whole Azure conversation backlog")
+    p.add_argument(
+        "--full", action="store_true", help="also run the whole Azure conversation backlog"
+    )
     p.add_argument("--only-full", action="store_true", help="run only the whole backlog")
     p.add_argument("--full-memory", type=int, default=65536)
     p.add_argument("--full-time-limit", type=float, default=600.0)
     p.add_argument("--out", default="benchmarks/results/auto.jsonl")
     p.add_argument("-v", "--verbose", action="store_true", help="auto's progress lines to stderr")
     args = p.parse_args()
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -147,19 +189,37 @@ def main() -> None:
         if not args.only_full:
             for mix in args.mix:
                 for m in args.memories:
-                    inst = sample_backlog(mix, args.n, seed, memory=m, block_size=args.block_size, max_batch=args.max_batch,
-                                          arrivals="trace" if args.arrivals else None,
-                                          name=backlog_name(mix, args.n, m, args.block_size, args.max_batch, args.arrivals))
+                    inst = sample_backlog(
+                        mix,
+                        args.n,
+                        seed,
+                        memory=m,
+                        block_size=args.block_size,
+                        max_batch=args.max_batch,
+                        arrivals="trace" if args.arrivals else None,
+                        name=backlog_name(
+                            mix, args.n, m, args.block_size, args.max_batch, args.arrivals
+                        ),
+                    )
                     jobs.append((inst, "mixed", args.time_limit, seed))
         if args.full or args.only_full:
-            inst = sample_backlog({"conv": 1.0}, None, seed, memory=args.full_memory, name=f"conv-all-M{args.full_memory}")
+            inst = sample_backlog(
+                {"conv": 1.0},
+                None,
+                seed,
+                memory=args.full_memory,
+                name=f"conv-all-M{args.full_memory}",
+            )
             jobs.append((inst, "whole-conv", args.full_time_limit, seed))
     for inst, label, limit, seed in jobs:
         row = run(inst, label, limit, seed)
         rows.append(row)
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        print(f"{inst.name} (seed {seed}): gap {100 * row['gap']:.2f}% ({row['plan_source']} / {row['bound_source']}) in {row['wall_seconds']:.1f}s", flush=True)
+        print(
+            f"{inst.name} (seed {seed}): gap {100 * row['gap']:.2f}% ({row['plan_source']} / {row['bound_source']}) in {row['wall_seconds']:.1f}s",
+            flush=True,
+        )
     print(table(rows))
     if len(args.seed) > 1:
         print()

@@ -36,11 +36,8 @@ TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
 
 
 def trace_path() -> Path:
-    """The project's own copy of the trace if present, else the shared one beside the work tree."""
-    own = ROOT / "scheduler_milp" / "data" / "traces" / TRACE_NAME
-    if own.exists():
-        return own
-    return ROOT.parent / "shared" / "traces" / TRACE_NAME
+    """The shipped copy of the Azure conversation trace."""
+    return ROOT / "scheduler_milp" / "data" / "traces" / TRACE_NAME
 
 
 def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +84,18 @@ def measure(method: str, n: int, memory: int, seed: int, repeats: int) -> dict[s
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, __file__, "--one", method, "--n", str(n), "--memory", str(memory), "--seed", str(seed)],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                method,
+                "--n",
+                str(n),
+                "--memory",
+                str(memory),
+                "--seed",
+                str(seed),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -138,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in (int(x) for x in args.sizes.split(",")):
         for method in args.methods.split(","):
             rows.append(measure(method, n, args.memory, args.seed, args.repeats))
-    print(f"trace: {os.path.relpath(trace_path(), ROOT)}, {os.cpu_count()} cores, repeats={args.repeats}")
+    print(
+        f"trace: {os.path.relpath(trace_path(), ROOT)}, {os.cpu_count()} cores, repeats={args.repeats}"
+    )
     print(table(rows))
     return 0
 

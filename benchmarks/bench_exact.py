@@ -42,7 +42,10 @@ CLASSES: dict[str, Callable[[int, int], Instance]] = {
 }
 
 ABLATION: list[tuple[str, dict[str, Any]]] = [
-    ("plain time-indexed + hint (MODEL.md windows)", {"tight_windows": False, "symmetry": False, "count_cuts": False, "energy_bound": False}),
+    (
+        "plain time-indexed + hint (plain windows)",
+        {"tight_windows": False, "symmetry": False, "count_cuts": False, "energy_bound": False},
+    ),
     ("+ energy-tightened windows", {"symmetry": False, "count_cuts": False, "energy_bound": False}),
     ("+ symmetry breaking", {"count_cuts": False, "energy_bound": False}),
     ("+ energy bound on the objective", {"count_cuts": False}),
@@ -53,9 +56,17 @@ ABLATION: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def run(instance: Instance, method: str, limit: float, threads: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def run(
+    instance: Instance,
+    method: str,
+    limit: float,
+    threads: int,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One solve; the numbers the tables need."""
-    res = solve(instance, method, SolveOptions(time_limit=limit, threads=threads, params=params or {}))
+    res = solve(
+        instance, method, SolveOptions(time_limit=limit, threads=threads, params=params or {})
+    )
     return {
         "n": instance.n,
         "name": instance.name,
@@ -78,13 +89,23 @@ def lp_gap(instance: Instance, optimum: int) -> float:
     return (optimum - bound) / optimum
 
 
-def scale_table(methods: list[str], classes: list[str], sizes: list[int], seeds: int, limit: float, threads: int) -> list[dict[str, Any]]:
+def scale_table(
+    methods: list[str], classes: list[str], sizes: list[int], seeds: int, limit: float, threads: int
+) -> list[dict[str, Any]]:
     """Rows (method, class, n) until fewer than half of the seeds are proven."""
     rows = []
     for cls in classes:
         for method in methods:
             for n in sizes:
-                runs = [run(CLASSES[cls](n, seed).replace(name=f"{cls}-n{n}-s{seed}"), method, limit, threads) for seed in range(seeds)]
+                runs = [
+                    run(
+                        CLASSES[cls](n, seed).replace(name=f"{cls}-n{n}-s{seed}"),
+                        method,
+                        limit,
+                        threads,
+                    )
+                    for seed in range(seeds)
+                ]
                 proven = [r for r in runs if r["proven"]]
                 gaps = []
                 for r in proven:
@@ -96,8 +117,12 @@ def scale_table(methods: list[str], classes: list[str], sizes: list[int], seeds:
                     "n": n,
                     "proven": len(proven),
                     "seeds": seeds,
-                    "median_seconds": statistics.median(min(r["seconds"], limit) if r["proven"] else limit for r in runs),
-                    "median_build_share": statistics.median(r["build_seconds"] / max(r["seconds"], 1e-9) for r in runs),
+                    "median_seconds": statistics.median(
+                        min(r["seconds"], limit) if r["proven"] else limit for r in runs
+                    ),
+                    "median_build_share": statistics.median(
+                        r["build_seconds"] / max(r["seconds"], 1e-9) for r in runs
+                    ),
                     "median_lp_gap": statistics.median(gaps) if gaps else None,
                 }
                 rows.append(row)
@@ -111,15 +136,21 @@ def ablation(cls: str, n: int, seeds: int, limit: float, threads: int) -> list[d
     """CP-SAT variants at one size: seeds proven and median seconds."""
     rows = []
     for label, params in ABLATION:
-        runs = [run(CLASSES[cls](n, seed), "cpsat", limit, threads, params) for seed in range(seeds)]
+        runs = [
+            run(CLASSES[cls](n, seed), "cpsat", limit, threads, params) for seed in range(seeds)
+        ]
         row = {
             "variant": label,
             "class": cls,
             "n": n,
             "proven": sum(r["proven"] for r in runs),
             "seeds": seeds,
-            "median_seconds": statistics.median(r["seconds"] if r["proven"] else limit for r in runs),
-            "median_deterministic_time": statistics.median(r["deterministic_time"] or 0.0 for r in runs),
+            "median_seconds": statistics.median(
+                r["seconds"] if r["proven"] else limit for r in runs
+            ),
+            "median_deterministic_time": statistics.median(
+                r["deterministic_time"] or 0.0 for r in runs
+            ),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -143,7 +174,9 @@ def markdown(rows: list[dict[str, Any]], limit: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the markdown table (JSON rows as they come)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 seeds, 10 s: a sanity run")
     p.add_argument("--methods", default="cpsat,milp")
     p.add_argument("--classes", default="uniform8,conv64")
@@ -151,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--ablation", type=int, default=0, metavar="N", help="run the CP-SAT ablation at this n instead")
+    p.add_argument(
+        "--ablation",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the CP-SAT ablation at this n instead",
+    )
     p.add_argument("--output", help="also write the rows as JSON here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -159,13 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes, args.seeds, args.time_limit = "6,8", 2, 10.0
     t0 = time.perf_counter()
     if args.ablation:
-        rows = ablation(args.classes.split(",")[0], args.ablation, args.seeds, args.time_limit, args.threads)
+        rows = ablation(
+            args.classes.split(",")[0], args.ablation, args.seeds, args.time_limit, args.threads
+        )
         print("\n| variant | proven | median s | median deterministic time |\n|---|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['variant']} | {r['proven']}/{r['seeds']} | {r['median_seconds']:.1f} | {r['median_deterministic_time']:.2f} |")
+            print(
+                f"| {r['variant']} | {r['proven']}/{r['seeds']} | {r['median_seconds']:.1f} | {r['median_deterministic_time']:.2f} |"
+            )
     else:
         sizes = [int(x) for x in args.sizes.split(",")]
-        rows = scale_table(args.methods.split(","), args.classes.split(","), sizes, args.seeds, args.time_limit, args.threads)
+        rows = scale_table(
+            args.methods.split(","),
+            args.classes.split(","),
+            sizes,
+            args.seeds,
+            args.time_limit,
+            args.threads,
+        )
         print()
         print(markdown(rows, args.time_limit))
     print(f"\n({time.perf_counter() - t0:.0f}s in all)")

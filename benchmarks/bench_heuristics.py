@@ -1,4 +1,4 @@
-"""Quality and speed of the baselines and the published heuristics (issue 4).
+"""Quality and speed of the baselines and the published heuristics.
 
 Sections (each prints a markdown table):
 
@@ -62,9 +62,19 @@ SMALL_METHODS: list[tuple[str, str, dict[str, Any]]] = [
 TRACE_METHODS = ["fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "vllm", "sorted-f"]
 
 
-def _run(inst: Instance, method: str, params: dict[str, Any], time_limit: float | None = None, iterations: int | None = None) -> tuple[int, float]:
+def _run(
+    inst: Instance,
+    method: str,
+    params: dict[str, Any],
+    time_limit: float | None = None,
+    iterations: int | None = None,
+) -> tuple[int, float]:
     t0 = time.perf_counter()
-    res = solve(inst, method, SolveOptions(params=dict(params), time_limit=time_limit, iteration_limit=iterations))
+    res = solve(
+        inst,
+        method,
+        SolveOptions(params=dict(params), time_limit=time_limit, iteration_limit=iterations),
+    )
     assert res.objective is not None
     return res.objective, time.perf_counter() - t0
 
@@ -82,7 +92,9 @@ def section_optima(ls_time: float) -> None:
             if obj < opt:
                 raise AssertionError(f"{label} beat the proven optimum on {path}: {obj} < {opt}")
             rows[label].append(((obj - opt) / obj, secs))
-    print(f"\nGap to the proven optimum on {len(files)} instances (instances/optima, ls and repack: {ls_time:g} s)\n")
+    print(
+        f"\nGap to the proven optimum on {len(files)} instances (instances/optima, ls and repack: {ls_time:g} s)\n"
+    )
     print("| method | mean gap | max gap | optimal | mean time (s) |")
     print("|---|---:|---:|---:|---:|")
     for label, vals in rows.items():
@@ -96,7 +108,11 @@ def section_optima(ls_time: float) -> None:
 def _cheap_bound(inst: Instance) -> tuple[int, str]:
     from scheduler_milp.bounds.simple import busy_time_bound, volume_bound
 
-    found = [(inst.trivial_lower_bound(), "sum o"), (volume_bound(inst), "volume"), (busy_time_bound(inst), "busy-time")]
+    found = [
+        (inst.trivial_lower_bound(), "sum o"),
+        (volume_bound(inst), "volume"),
+        (busy_time_bound(inst), "busy-time"),
+    ]
     return max(found, key=lambda x: x[0])
 
 
@@ -106,10 +122,14 @@ def section_traces(ls_trace_time: float) -> None:
     for name in names:
         inst = load_instance(ROOT / "instances/traces" / f"{name}.json")
         bound, source = _cheap_bound(inst)
-        print(f"\n{name} (n={inst.n}, M={inst.memory_budget}): lower bound {bound / inst.n:.1f} rounds per request ({source})\n")
+        print(
+            f"\n{name} (n={inst.n}, M={inst.memory_budget}): lower bound {bound / inst.n:.1f} rounds per request ({source})\n"
+        )
         print("| method | average latency | / bound | time (s) |")
         print("|---|---:|---:|---:|")
-        methods: list[tuple[str, str, dict[str, Any], float | None]] = [(m, m, {}, None) for m in TRACE_METHODS]
+        methods: list[tuple[str, str, dict[str, Any], float | None]] = [
+            (m, m, {}, None) for m in TRACE_METHODS
+        ]
         methods.append(("sorted-f seq", "sorted-f", {"mode": "sequential"}, None))
         if inst.n <= 2000:
             methods.append((f"ls ({ls_trace_time:g} s)", "ls", {}, ls_trace_time))
@@ -132,22 +152,34 @@ def section_speed(repeat: int) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 out = os.path.join(tmp, "plan.json")
                 subprocess.run(
-                    [sys.executable, str(ROOT / "scripts/solve.py"), str(path), "--method", method, "--output", out],
+                    [
+                        sys.executable,
+                        str(ROOT / "scripts/solve.py"),
+                        str(path),
+                        "--method",
+                        method,
+                        "--output",
+                        out,
+                    ],
                     check=True,
                     capture_output=True,
                 )
                 data = json.loads(Path(out).read_text())
             runs.append(float(data["seconds"]))
             avg = float(data["average_latency"])
-        print(f"| {method} | {statistics.median(runs):.2f} | {', '.join(f'{r:.2f}' for r in runs)} | {avg:.1f} |")
+        print(
+            f"| {method} | {statistics.median(runs):.2f} | {', '.join(f'{r:.2f}' for r in runs)} | {avg:.1f} |"
+        )
 
 
 def section_ls(ls_trace_time: float) -> None:
     """Improvement trajectory of ls on a 1,000-request backlog."""
     inst = load_instance(ROOT / "instances/traces/conv-n1000-M65536.json")
     res = solve(inst, "ls", SolveOptions(time_limit=ls_trace_time, seed=0))
-    print(f"\nls on conv-n1000-M65536, {ls_trace_time:g} s, seed 0 (start: {res.stats['start_method']}, "
-          f"{res.stats['iterations']} evaluations)\n")
+    print(
+        f"\nls on conv-n1000-M65536, {ls_trace_time:g} s, seed 0 (start: {res.stats['start_method']}, "
+        f"{res.stats['iterations']} evaluations)\n"
+    )
     print("| time (s) | average latency |")
     print("|---:|---:|")
     traj = res.stats["trajectory"]
@@ -170,7 +202,9 @@ def section_repack(repeat: int, seconds: float) -> None:
         for m in (16384, 65536, 262144):
             inst = sample_backlog(BENCHMARK_MIX, 1000, 0, memory=m, name=f"mix1000-M{m}")
             cases.append(("700 conv + 300 arXiv", inst))
-        cases.append(("whole Azure conv", load_instance(ROOT / "instances/traces/conv-full-M65536.json")))
+        cases.append(
+            ("whole Azure conv", load_instance(ROOT / "instances/traces/conv-full-M65536.json"))
+        )
         for label, inst in cases:
             path = os.path.join(tmp, f"{inst.name}.json")
             inst.save(path)
@@ -178,27 +212,61 @@ def section_repack(repeat: int, seconds: float) -> None:
             for _ in range(repeat):
                 out = os.path.join(tmp, "plan.json")
                 subprocess.run(
-                    [sys.executable, str(ROOT / "scripts/solve.py"), path, "--method", "repack", "--param", "start=svf", "--time-limit", str(seconds), "--seed", "0", "--output", out],
+                    [
+                        sys.executable,
+                        str(ROOT / "scripts/solve.py"),
+                        path,
+                        "--method",
+                        "repack",
+                        "--param",
+                        "start=svf",
+                        "--time-limit",
+                        str(seconds),
+                        "--seed",
+                        "0",
+                        "--output",
+                        out,
+                    ],
                     check=True,
                     capture_output=True,
                 )
                 data = json.loads(Path(out).read_text())
-                runs.append((int(data["stats"]["iterations"]), float(data["stats"]["moves_per_second"]), float(data["average_latency"])))
+                runs.append(
+                    (
+                        int(data["stats"]["iterations"]),
+                        float(data["stats"]["moves_per_second"]),
+                        float(data["average_latency"]),
+                    )
+                )
             moves = statistics.median(r[0] for r in runs)
             rate = statistics.median(r[1] for r in runs)
             avg = statistics.median(r[2] for r in runs)
-            print(f"| {label} | {inst.n:,} | {inst.memory_budget:,} | {moves:,.0f} | {rate:,.0f} | {avg:,.1f} | {', '.join(f'{r[1]:,.0f}' for r in runs)} |")
+            print(
+                f"| {label} | {inst.n:,} | {inst.memory_budget:,} | {moves:,.0f} | {rate:,.0f} | {avg:,.1f} | {', '.join(f'{r[1]:,.0f}' for r in runs)} |"
+            )
             sys.stdout.flush()
 
 
 def main() -> None:
     """Run the selected sections."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sections", default="optima,traces,speed,ls")
     p.add_argument("--ls-time", type=float, default=2.0, help="ls budget per small instance (s)")
-    p.add_argument("--ls-trace-time", type=float, default=60.0, help="ls budget on the 1,000-request backlogs (s)")
+    p.add_argument(
+        "--ls-trace-time",
+        type=float,
+        default=60.0,
+        help="ls budget on the 1,000-request backlogs (s)",
+    )
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--repack-time", type=float, default=20.0, help="repack budget per run in the repack section (s)")
+    p.add_argument(
+        "--repack-time",
+        type=float,
+        default=20.0,
+        help="repack budget per run in the repack section (s)",
+    )
     args = p.parse_args()
     for sec in args.sections.split(","):
         if sec == "optima":

@@ -1,6 +1,6 @@
 """Regenerate ``instances/optima/``: small instances whose optimum two exact methods proved.
 
-Each file is a normal instance (FORMATS.md) with an extra top-level key
+Each file is a normal instance (docs/formats.md) with an extra top-level key
 ``"optimum": {"value": V, "proven_by": ["milp", "cpsat"], ...}``.  An instance is written only
 when ``milp`` and ``cpsat`` both report ``optimal`` with the same objective.
 
@@ -57,16 +57,18 @@ def specs() -> list[tuple[str, Callable[[], Instance]]]:
         out.append((f"rand-arr-n{n}-s{seed}", partial(random_instance, n, seed, arrivals=6)))
         out.append((f"rand-b2-n{n}-s{seed}", partial(random_instance, n, seed, block_size=2)))
         out.append((f"rand-cap3-n{n}-s{seed}", partial(random_instance, n, seed, max_batch=3)))
-    out.append(("rand-all-n8-s2", partial(random_instance, 8, 2, arrivals=4, block_size=2, max_batch=2)))
+    out.append(
+        ("rand-all-n8-s2", partial(random_instance, 8, 2, arrivals=4, block_size=2, max_batch=2))
+    )
     for n, seed in ((8, 0), (10, 1), (12, 2)):
         out.append((f"conv-s64-n{n}-s{seed}", partial(trace_class, n, seed)))
     out.append(("code-s64-n10-s0", partial(trace_class, 10, 0, "code")))
-    # about 10 requests running at once, as in the 1,000-request backlog at M = 16,384: here the LP
-    # is 1.9-2.3% below the optimum (benchmarks/bench_gap_split.py)
+    # about 10 requests running at once, as in the 1,000-request backlog at M = 16,384, where the
+    # LP's gap to the optimum is studied (benchmarks/bench_gap_split.py)
     for seed in (0, 1):
         out.append((f"mix-s16-M1024-n20-s{seed}", partial(mix_class, 20, seed)))
-    # real token counts (outputs of 51-516 rounds, prompts up to 4,094 of M = 16,384): the LP is
-    # 0.96% below the optimum, and the bounds are checked where memory grows token by token
+    # real token counts (outputs of hundreds of rounds, prompts up to a quarter of M = 16,384): the
+    # bounds are checked where memory grows token by token
     out.append(("mix-M16384-n12-s0", partial(mix_full_class, 12, 0)))
     return out
 
@@ -79,19 +81,27 @@ def prove(instance: Instance, time_limit: float, threads: int) -> dict | None:
         res = solve(instance, method, SolveOptions(time_limit=time_limit, threads=threads))
         record["seconds"][method] = round(res.seconds, 2)
         if res.status != Status.OPTIMAL:
-            log.warning("%s: %s not optimal (%s, gap %s)", instance.name, method, res.status.value, res.gap)
+            log.warning(
+                "%s: %s not optimal (%s, gap %s)", instance.name, method, res.status.value, res.gap
+            )
             return None
         values.add(res.objective)
         record["proven_by"].append(method)
     if len(values) != 1:
         raise AssertionError(f"{instance.name}: milp and cpsat disagree: {values}")
     record["value"] = values.pop()
-    return {"value": record["value"], "proven_by": record["proven_by"], "seconds": record["seconds"]}
+    return {
+        "value": record["value"],
+        "proven_by": record["proven_by"],
+        "seconds": record["seconds"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the optimum instances (all, or those whose name contains ``--only``)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", default="", help="only names containing this")
     p.add_argument("--time-limit", type=float, default=300.0)
     p.add_argument("--threads", type=int, default=1)
@@ -110,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         meta = dict(inst.meta)
         meta["optimum"] = optimum
         inst.replace(meta=meta).save(OUT / f"{name}.json")
-        print(f"{name}: n={inst.n} optimum {optimum['value']} ({time.perf_counter() - t0:.1f}s)", flush=True)
+        print(
+            f"{name}: n={inst.n} optimum {optimum['value']} ({time.perf_counter() - t0:.1f}s)",
+            flush=True,
+        )
     return 0
 
 

@@ -24,9 +24,19 @@ from scheduler_milp import METHODS, SolveOptions, load_instance, solve
 ROOT = Path(__file__).resolve().parent.parent
 TINY = sorted((ROOT / "instances" / "toy").glob("*.json")) + [
     ROOT / "instances" / "optima" / f"{name}.json"
-    for name in ("rand-n6-s0", "rand-n8-s0", "rand-arr-n8-s0", "rand-b2-n8-s0", "rand-cap3-n8-s0", "conv-s64-n8-s0")
+    for name in (
+        "rand-n6-s0",
+        "rand-n8-s0",
+        "rand-arr-n8-s0",
+        "rand-b2-n8-s0",
+        "rand-cap3-n8-s0",
+        "conv-s64-n8-s0",
+    )
 ]
-LARGER = [ROOT / "instances" / "traces" / f"{name}.json" for name in ("mix-conv70-arxiv30-n100-M65536", "bwb-n100-M65536")]
+LARGER = [
+    ROOT / "instances" / "traces" / f"{name}.json"
+    for name in ("mix-conv70-arxiv30-n100-M65536", "bwb-n100-M65536")
+]
 #: methods that build a time-indexed model or search exactly: tiny instances only
 SMALL_ONLY = {"dp", "milp", "cpsat", "lp", "sorted-lp", "lp-swap", "rh", "lns", "auto"}
 #: iteration budgets of the time-driven searches (deterministic given the seed)
@@ -45,13 +55,23 @@ def run_all() -> dict[str, dict[str, Any]]:
             if method == "auto":
                 options.time_limit = 20.0
             result = solve(instance, method, options)
-            record: dict[str, Any] = {"objective": result.objective, "lower_bound": result.lower_bound}
+            record: dict[str, Any] = {
+                "objective": result.objective,
+                "lower_bound": result.lower_bound,
+            }
             if method == "auto":
-                record = {"objective": result.objective, "optimal": result.status.value == "optimal"}
+                record = {
+                    "objective": result.objective,
+                    "optimal": result.status.value == "optimal",
+                }
             elif result.plan is not None:
                 record["starts"] = result.plan.starts_by_id()
             rows[path.stem] = record
-            print(f"{method:>12} {path.stem:<40} {record.get('objective')}", file=sys.stderr, flush=True)
+            print(
+                f"{method:>12} {path.stem:<40} {record.get('objective')}",
+                file=sys.stderr,
+                flush=True,
+            )
         out[method] = rows
     return out
 
@@ -66,10 +86,17 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> l
         for name, was in old[method].items():
             now = new[method].get(name)
             if method == "auto":
-                if now is not None and was["optimal"] and now["optimal"] and was["objective"] != now["objective"]:
+                if (
+                    now is not None
+                    and was["optimal"]
+                    and now["optimal"]
+                    and was["objective"] != now["objective"]
+                ):
                     diffs.append(f"auto {name}: optimum {was['objective']} -> {now['objective']}")
             elif now != was:
-                diffs.append(f"{method} {name}: {was.get('objective')} -> {None if now is None else now.get('objective')}")
+                diffs.append(
+                    f"{method} {name}: {was.get('objective')} -> {None if now is None else now.get('objective')}"
+                )
     return diffs
 
 
@@ -82,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all()
     if args.write:
         Path(args.write).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {args.write}: {sum(len(v) for v in results.values())} runs of {len(results)} methods")
+        print(
+            f"wrote {args.write}: {sum(len(v) for v in results.values())} runs of {len(results)} methods"
+        )
         return 0
     diffs = compare(json.loads(Path(args.check).read_text()), results)
     for line in diffs:

@@ -66,20 +66,35 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive finite number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive finite number of seconds, got {text!r}"
+        )
     return value
 
 
 def add_instance_options(parser: argparse.ArgumentParser) -> None:
     """``--memory``, ``--block-size`` and ``--max-batch``: what a CSV instance needs, overrides for JSON."""
-    parser.add_argument("--memory", type=_positive_int, help="memory budget M (required for CSV input; overrides JSON)")
-    parser.add_argument("--block-size", type=_positive_int, default=None, help="block size (CSV input: 1 when not given; overrides JSON)")
-    parser.add_argument("--max-batch", type=_positive_int, default=None, help="batch cap (overrides JSON)")
+    parser.add_argument(
+        "--memory",
+        type=_positive_int,
+        help="memory budget M (required for CSV input; overrides JSON)",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=_positive_int,
+        default=None,
+        help="block size (CSV input: 1 when not given; overrides JSON)",
+    )
+    parser.add_argument(
+        "--max-batch", type=_positive_int, default=None, help="batch cap (overrides JSON)"
+    )
 
 
 def instance_from_args(args: argparse.Namespace) -> Instance:
     """Load ``args.instance`` with the options of :func:`add_instance_options`; raises ``InstanceError``."""
-    return load_instance(args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch)
+    return load_instance(
+        args.instance, memory=args.memory, block_size=args.block_size, max_batch=args.max_batch
+    )
 
 
 def add_solve_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,20 +102,45 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("instance", nargs="?", help="instance file (JSON, or CSV/JSONL with --memory)")
     p.add_argument("--method", default="auto", help="registered method (see --list-methods)")
     p.add_argument(
-        "--time-limit", type=_seconds, default=None,
+        "--time-limit",
+        type=_seconds,
+        default=None,
         help=f"seconds for building and solving (exact methods: {DEFAULT_EXACT_TIME_LIMIT:g} when not given; auto: 60)",
     )
     p.add_argument("--output", help="write the plan JSON here (atomically)")
-    p.add_argument("--list-methods", action="store_true", help="print the registered methods and exit")
-    p.add_argument("--list-solvers", action="store_true", help="print the MILP solvers Pyomo finds (for --solver) and exit")
+    p.add_argument(
+        "--list-methods", action="store_true", help="print the registered methods and exit"
+    )
+    p.add_argument(
+        "--list-solvers",
+        action="store_true",
+        help="print the MILP solvers Pyomo finds (for --solver) and exit",
+    )
     add_instance_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed for randomised methods")
     p.add_argument("--threads", type=_positive_int, default=2, help="solver threads")
     p.add_argument("--solver", default=None, help="Pyomo solver for milp (default highs)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable; an unknown key lists the valid ones)")
-    p.add_argument("--warm-start", metavar="PLAN.json", help="start from the plan in this plan file (its 'starts')")
-    p.add_argument("--plot", metavar="PNG", help="also draw the plan (Gantt and memory) to this PNG")
-    p.add_argument("-v", "--verbose", action="store_true", help="log the methods' progress (and solver logs) to stderr")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter (repeatable; an unknown key lists the valid ones)",
+    )
+    p.add_argument(
+        "--warm-start",
+        metavar="PLAN.json",
+        help="start from the plan in this plan file (its 'starts')",
+    )
+    p.add_argument(
+        "--plot", metavar="PNG", help="also draw the plan (Gantt and memory) to this PNG"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log the methods' progress (and solver logs) to stderr",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -131,7 +171,18 @@ def list_solvers() -> str:
     """The Pyomo solvers available here, one per line."""
     import pyomo.environ as pyo
 
-    names = ("appsi_highs", "highs", "cbc", "glpk", "scip", "gurobi", "cplex", "xpress", "copt", "mosek")
+    names = (
+        "appsi_highs",
+        "highs",
+        "cbc",
+        "glpk",
+        "scip",
+        "gurobi",
+        "cplex",
+        "xpress",
+        "copt",
+        "mosek",
+    )
     found = []
     logging.getLogger("pyomo").setLevel(logging.CRITICAL)
     for name in names:
@@ -221,7 +272,9 @@ class ProgressLine:
         parts.append(f"best {self.objective if self.objective is not None else '-'}")
         parts.append(f"bound {self.bound if self.bound is not None else '-'}")
         if self.objective and self.bound is not None:
-            parts.append(f"gap {100 * max(0.0, (self.objective - self.bound) / self.objective):.2f}%")
+            parts.append(
+                f"gap {100 * max(0.0, (self.objective - self.bound) / self.objective):.2f}%"
+            )
         return "  ".join(parts)
 
     def _run(self) -> None:
@@ -255,7 +308,11 @@ def ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
         if flag.is_set():
             raise KeyboardInterrupt
         flag.set()
-        print("stopping: keeping the best plan so far (Ctrl-C again to abandon it)", file=sys.stderr, flush=True)
+        print(
+            "stopping: keeping the best plan so far (Ctrl-C again to abandon it)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -350,7 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded("solve.py", lambda: run_solve(args))
 
 
-def run(argv: Sequence[str] | None = None, entry: Callable[[Sequence[str] | None], int] = main) -> int:
+def run(
+    argv: Sequence[str] | None = None, entry: Callable[[Sequence[str] | None], int] = main
+) -> int:
     """``entry`` for a console entry point: a reader closing stdout early ends it quietly."""
     try:
         status = entry(argv)
@@ -361,3 +420,48 @@ def run(argv: Sequence[str] | None = None, entry: Callable[[Sequence[str] | None
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return status
+
+
+#: ``scheduler-milp SUBCOMMAND``: module of each subcommand's ``main(argv)``
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "solve": (
+        "scheduler_milp.cli",
+        "schedule one instance with one method and certify the plan's gap",
+    ),
+    "compare": (
+        "scheduler_milp.commands.compare",
+        "run methods over instance sets (resumable; local or Ray)",
+    ),
+    "make-instances": (
+        "scheduler_milp.commands.make_instances",
+        "make random, adversarial or trace instances",
+    ),
+    "plot": ("scheduler_milp.commands.plot", "draw a plan file (Gantt chart and memory per round)"),
+    "experiments": (
+        "scheduler_milp.commands.experiments",
+        "run the experiment behind docs/experiments.md",
+    ),
+}
+
+
+def console(argv: Sequence[str] | None = None) -> int:
+    """``scheduler-milp SUBCOMMAND ...`` and ``python -m scheduler_milp SUBCOMMAND ...``."""
+    import importlib
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        width = max(map(len, SUBCOMMANDS))
+        lines = [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+        print("usage: scheduler-milp SUBCOMMAND [options]   (SUBCOMMAND --help for its options)\n")
+        print("subcommands:\n" + "\n".join(lines))
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(
+            f"scheduler-milp: error: unknown subcommand {name!r}; known: {', '.join(SUBCOMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    entry: Callable[[Sequence[str] | None], int] = module.main
+    return run(rest, entry=entry)

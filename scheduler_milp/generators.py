@@ -1,4 +1,4 @@
-"""Synthetic instance generators: the adversarial family of ALGORITHMS.md and seeded random backlogs.
+"""Synthetic instance generators: the adversarial family (docs/methods.md) and random backlogs.
 
 Every generated instance records in ``meta`` the generator's name and all its parameters (and the
 seed), so that the file alone says how to make it again.
@@ -14,7 +14,7 @@ from .model.instance import Instance
 
 
 def adversarial_instance(memory_budget: int, name: str | None = None) -> Instance:
-    """The family on which FCFS and SF are ``~sqrt(M)`` times worse than optimal (ALGORITHMS.md).
+    """The family on which FCFS and SF are ``~sqrt(M)`` times worse than optimal (docs/methods.md).
 
     ``k = floor(sqrt(M))`` big requests (prompt ``M-1``, output 1; peak ``M``, so each fits alone)
     come first in the list, then ``M`` small requests (prompt 1, output 2).  Ids are ``big{j}`` and
@@ -67,7 +67,9 @@ def random_instance(
     # integers(low, high + 1): numpy's upper bound is exclusive, the ranges here are closed
     prompt_len = rng.integers(prompt_range[0], prompt_range[1] + 1, size=n)
     output_len = rng.integers(output_range[0], output_range[1] + 1, size=n)
-    arrival = np.zeros(n, dtype=np.int64) if arrivals is None else rng.integers(0, arrivals + 1, size=n)
+    arrival = (
+        np.zeros(n, dtype=np.int64) if arrivals is None else rng.integers(0, arrivals + 1, size=n)
+    )
     params = {
         "n": n,
         "prompt_range": list(prompt_range),

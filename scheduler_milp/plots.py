@@ -44,7 +44,9 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
             tmp.unlink()
 
 
-def plot_plan(plan: Plan, path: str | os.PathLike[str], title: str | None = None, method: str | None = None) -> Any:
+def plot_plan(
+    plan: Plan, path: str | os.PathLike[str], title: str | None = None, method: str | None = None
+) -> Any:
     """Gantt chart of ``plan`` (rows = requests sorted by start round) above its memory per round.
 
     Each row shows the wait from arrival to start (grey) and the run from start to completion
@@ -73,8 +75,18 @@ def plot_plan(plan: Plan, path: str | os.PathLike[str], title: str | None = None
     bar_width = float(np.clip(300.0 / max(n, 1), 0.6, 9.0))
     waits = arrival < start
     if waits.any():
-        segs = np.stack([np.column_stack([arrival[waits], rows[waits]]), np.column_stack([start[waits], rows[waits]])], axis=1)
-        gantt.add_collection(LineCollection(list(segs), colors="0.82", linewidths=bar_width, label="waiting (arrival to start)"))
+        segs = np.stack(
+            [
+                np.column_stack([arrival[waits], rows[waits]]),
+                np.column_stack([start[waits], rows[waits]]),
+            ],
+            axis=1,
+        )
+        gantt.add_collection(
+            LineCollection(
+                list(segs), colors="0.82", linewidths=bar_width, label="waiting (arrival to start)"
+            )
+        )
     segs = np.stack([np.column_stack([start, rows]), np.column_stack([completion, rows])], axis=1)
     runs = LineCollection(list(segs), cmap="viridis", linewidths=bar_width, capstyle="butt")
     runs.set_array(prompt)
@@ -85,7 +97,10 @@ def plot_plan(plan: Plan, path: str | os.PathLike[str], title: str | None = None
     gantt.set_xlim(0, makespan * 1.01 + 1)
     if n <= LABEL_LIMIT:
         gantt.set_yticks(rows)
-        gantt.set_yticklabels([f"{inst.ids[i]} (s={inst.prompt_len[i]}, o={inst.output_len[i]})" for i in order], fontsize=8)
+        gantt.set_yticklabels(
+            [f"{inst.ids[i]} (s={inst.prompt_len[i]}, o={inst.output_len[i]})" for i in order],
+            fontsize=8,
+        )
     else:
         gantt.set_ylabel(f"{n} requests, sorted by start round")
     gantt.grid(axis="x", color="0.9", linewidth=0.6)
@@ -107,7 +122,13 @@ def plot_plan(plan: Plan, path: str | os.PathLike[str], title: str | None = None
     memory.stairs(used, rounds, fill=True, color="tab:blue", alpha=0.35,
                   label=f"memory in use (peak {100 * peak_share:.0f}% of M, mean {100 * mean_share:.0f}%)")  # fmt: skip
     memory.stairs(used, rounds, color="tab:blue", linewidth=0.8)
-    memory.axhline(inst.memory_budget, color="tab:red", linewidth=1.2, linestyle="--", label=f"budget M = {inst.memory_budget}")
+    memory.axhline(
+        inst.memory_budget,
+        color="tab:red",
+        linewidth=1.2,
+        linestyle="--",
+        label=f"budget M = {inst.memory_budget}",
+    )
     # headroom above M keeps the legend off the curve
     memory.set_ylim(0, inst.memory_budget * 1.35)
     memory.set_xlabel("round")
@@ -142,20 +163,28 @@ def plot_gaps(
     """
     frame = _results_frame(results)
     frame = frame[frame[column].notna()]
-    order = list(methods) if methods is not None else list(frame.groupby("method")[column].mean().sort_values().index)
+    order = (
+        list(methods)
+        if methods is not None
+        else list(frame.groupby("method")[column].mean().sort_values().index)
+    )
     data = [100.0 * frame.loc[frame["method"] == m, column].to_numpy(dtype=float) for m in order]
     keep = [(m, d) for m, d in zip(order, data, strict=True) if d.size]
     fig = _figure(12.0, max(3.5, 1.0 + 0.35 * len(keep)))
     box_ax, cdf_ax = fig.subplots(1, 2, width_ratios=[1, 1.2])
     label = "gap to the optimum" if column == "gap_to_optimum" else "gap to the best known bound"
     if not keep:
-        box_ax.text(0.5, 0.5, f"no {column} values", ha="center", va="center", transform=box_ax.transAxes)
+        box_ax.text(
+            0.5, 0.5, f"no {column} values", ha="center", va="center", transform=box_ax.transAxes
+        )
         cdf_ax.set_axis_off()
     else:
         names = [m for m, _ in keep]
         values = [d for _, d in keep]
         top = max(float(v.max()) for v in values)
-        linthresh = 0.1  # percent: below this the axis is linear so exact zeros sit at the left edge
+        linthresh = (
+            0.1  # percent: below this the axis is linear so exact zeros sit at the left edge
+        )
         box_kwargs: dict[str, Any] = {"tick_labels": [f"{m} (n={len(v)})" for m, v in keep], "showmeans": True,
                                       "meanprops": {"marker": "D", "markersize": 4}}  # fmt: skip
         try:
@@ -174,7 +203,15 @@ def plot_gaps(
             ys = np.arange(1, xs.size + 1) / xs.size
             # run each curve on to the right edge at 1 so that finished curves stay visible
             edge = max(top * 1.5, 1.0)
-            cdf_ax.step(np.concatenate([[0.0], xs, [edge]]), np.concatenate([[0.0], ys, [1.0]]), where="post", label=m, color=c, linewidth=1.4, linestyle=styles[(k // 10) % len(styles)])
+            cdf_ax.step(
+                np.concatenate([[0.0], xs, [edge]]),
+                np.concatenate([[0.0], ys, [1.0]]),
+                where="post",
+                label=m,
+                color=c,
+                linewidth=1.4,
+                linestyle=styles[(k // 10) % len(styles)],
+            )
         cdf_ax.set_xscale("symlog", linthresh=linthresh)
         cdf_ax.set_xlim(-0.02, max(top * 1.5, 1.0))
         cdf_ax.set_ylim(0, 1.02)

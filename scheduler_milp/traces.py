@@ -4,8 +4,13 @@
 Azure traces, ``arrival_seconds`` (seconds since the trace's first request).
 :func:`sample_backlog` draws an :class:`~scheduler_milp.model.instance.Instance` from a mix of traces,
 optionally scaled down, with a memory budget given or derived from the largest request, and with
-arrivals taken from the Azure timestamps.  :func:`convert_csv` turns any CSV whose columns name
-prompt and output lengths (under whatever names) into an instance.
+arrivals taken from the Azure timestamps.  :func:`convert_csv` turns any trace file, CSV or JSONL
+(one JSON object per line, as the Mooncake and Qwen-Bailian traces ship), whose columns name prompt
+and output lengths (under whatever names: :func:`recognise_columns`) into an instance.
+
+Timestamps are date-time text or numbers; numbers need their unit (``timestamp_unit``: ``s``,
+``ms``, ``us`` or ``ns``), which is never guessed: read in the wrong unit, a trace's arrivals would
+all collapse to round 0 or spread over years.
 
 The origin, licence and citation of every trace are in ``data/traces/README.md`` and
 :data:`TRACES`; sampled instances copy them into their ``meta``.
@@ -13,10 +18,11 @@ The origin, licence and citation of every trace are in ``data/traces/README.md``
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .model.columns import find_column, recognise_columns
 from .model.instance import Instance, InstanceError
 
 log = logging.getLogger(__name__)
@@ -33,14 +40,14 @@ log = logging.getLogger(__name__)
 #: arXiv rows with more output tokens than this (and a shorter prompt than output) are treated as
 #: preprocessing artefacts (see data/traces/README.md) and dropped unless asked otherwise.
 ARXIV_ARTIFACT_OUTPUT = 3000
-#: The mix of the benchmarks' 1,000-request backlogs (issue 6): 700 Azure conversations, 300 arXiv
+#: The mix of the benchmarks' 1,000-request backlogs: 70% Azure conversations, 30% arXiv
 #: summarizations.  One definition, so that every benchmark and the shipped samples agree.
 BENCHMARK_MIX = "conv=0.7,arxiv=0.3"
 
 
 @dataclass(frozen=True)
 class TraceSpec:
-    """Where a trace lives and how its columns map to the model (MODEL.md)."""
+    """Where a trace lives and how its columns map to the model (docs/model.md)."""
 
     name: str
     file: str
@@ -51,6 +58,7 @@ class TraceSpec:
     upstream: str  # "owner/repo@commit:path"
     licence: str
     citation: str
+    timestamp_unit: str | None = None  # of numeric timestamps (see :func:`timestamp_seconds`)
 
 
 _AZURE_REPO = "Azure/AzurePublicDataset@b469a113cedca53ddc3bdea71a143dc4b7d8700c"
@@ -136,11 +144,119 @@ def _spec(name: str) -> TraceSpec:
         raise ValueError(f"unknown trace {name!r}; known: {', '.join(TRACES)}") from None
 
 
+#: the numeric timestamp units and how many of each make a second
+TIMESTAMP_UNITS: dict[str, int] = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def timestamp_seconds(
+    values: pd.Series, unit: str | None = None, what: str = "the timestamps"
+) -> np.ndarray:
+    """Seconds since the earliest of ``values``: date-time text, or numbers in ``unit``.
+
+    Raises :class:`InstanceError` (its message starts with ``what``, e.g. "the timestamps of column
+    'x'") for numbers without a unit, a unit given for text, an unknown unit, unreadable text and
+    missing values.
+    """
+    if unit is not None and unit not in TIMESTAMP_UNITS:
+        raise InstanceError(
+            f"{what}: timestamp_unit must be one of {', '.join(TIMESTAMP_UNITS)} (got {unit!r})"
+        )
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if unit is None:
+            raise InstanceError(
+                f"{what} are numbers: give their unit with timestamp_unit "
+                f"({', '.join(TIMESTAMP_UNITS)}); it is not guessed"
+            )
+        numbers = values.to_numpy()
+        _no_missing(pd.isna(values).to_numpy(), what)
+        return np.asarray(numbers - numbers.min(), dtype=float) / TIMESTAMP_UNITS[unit]
+    if unit is not None:
+        raise InstanceError(
+            f"{what} are not numbers: timestamp_unit applies to numeric timestamps only"
+        )
+    try:
+        # the number of fractional digits may vary between rows, hence format="mixed"
+        stamps = pd.to_datetime(values, format="mixed")
+    except (ValueError, TypeError, OverflowError) as err:
+        raise InstanceError(f"{what} cannot be read as dates and times ({err})") from None
+    _no_missing(stamps.isna().to_numpy(), what)
+    return (stamps - stamps.min()).dt.total_seconds().to_numpy()
+
+
+def _no_missing(missing: np.ndarray, what: str) -> None:
+    if missing.any():
+        raise InstanceError(f"{what}: row {int(np.flatnonzero(missing)[0])} has no timestamp")
+
+
+def arrival_rounds(
+    seconds: np.ndarray, round_seconds: float, what: str = "the timestamps"
+) -> np.ndarray:
+    """Arrival rounds ``floor(seconds / round_seconds)`` (seconds since the first request).
+
+    Raises :class:`InstanceError` when every arrival is round 0 although the timestamps span more
+    than one round: the sign of timestamps read in the wrong unit, never a plan worth solving.
+    """
+    # a small epsilon so that a float like 0.15/0.05 = 2.9999999 lands in round 3
+    arrival = np.floor(seconds / round_seconds + 1e-9).astype(np.int64)
+    span = float(seconds.max() - seconds.min()) if seconds.size else 0.0
+    if seconds.size > 1 and not arrival.any() and span > round_seconds:
+        raise InstanceError(
+            f"{what} span {span:g} s, more than one round of {round_seconds:g} s, "
+            "yet every arrival is round 0 (check the timestamp unit)"
+        )
+    return arrival
+
+
+def read_trace_file(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """A trace file as a table, CSV or JSONL (``.jsonl``/``.ndjson``: one JSON object per line),
+    with the file line of every row (for error messages).  Raises :class:`InstanceError`."""
+    src = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise InstanceError(f"{src}: no such file")
+    if p.suffix.lower() in (".jsonl", ".ndjson"):
+        return _read_jsonl(p, src)
+    try:
+        raw = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise InstanceError(
+            f"{src}: cannot read CSV: {str(err).splitlines()[0] if str(err) else err}"
+        ) from None
+    raw.columns = pd.Index([str(c).strip() for c in raw.columns])
+    return raw, np.arange(len(raw)) + 2  # line 1 is the header
+
+
+def _read_jsonl(p: Path, src: str) -> tuple[pd.DataFrame, np.ndarray]:
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        with open(p, encoding="utf-8-sig") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InstanceError(
+                        f"{src}: line {number}: not valid JSON ({err.msg})"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise InstanceError(
+                        f"{src}: line {number}: expected a JSON object, got {type(obj).__name__}"
+                    )
+                records.append(obj)
+                lines.append(number)
+    except (OSError, UnicodeDecodeError) as err:
+        raise InstanceError(f"{src}: cannot read JSONL: {err}") from None
+    raw = pd.DataFrame.from_records(records)
+    raw.columns = pd.Index([str(c).strip() for c in raw.columns])
+    return raw, np.asarray(lines, dtype=np.int64)
+
+
 @cache
 def _read_trace(name: str) -> pd.DataFrame:
     spec = _spec(name)
-    path = trace_dir() / spec.file
-    raw = pd.read_csv(path)
+    raw, _ = read_trace_file(trace_dir() / spec.file)
     table = pd.DataFrame(
         {
             "prompt": raw[spec.prompt_column].astype(np.int64),
@@ -148,9 +264,9 @@ def _read_trace(name: str) -> pd.DataFrame:
         }
     )
     if spec.timestamp_column is not None:
-        # the number of fractional digits varies between rows, hence format="mixed"
-        stamps = pd.to_datetime(raw[spec.timestamp_column], format="mixed")
-        table["arrival_seconds"] = (stamps - stamps.iloc[0]).dt.total_seconds()
+        table["arrival_seconds"] = timestamp_seconds(
+            raw[spec.timestamp_column], spec.timestamp_unit, f"the timestamps of trace {name!r}"
+        )
     table.index.name = "row"
     return table
 
@@ -161,7 +277,7 @@ def load_trace(name: str, drop_artifacts: bool = True) -> pd.DataFrame:
     The index is the row number in the original file (0 = first data row), kept after filtering
     so that sampled requests can be traced back.  ``drop_artifacts`` (default True) removes the
     arXiv rows that look like preprocessing artefacts: output > ``ARXIV_ARTIFACT_OUTPUT`` tokens
-    and a prompt shorter than the output (416 rows, 1.5%); it does nothing to other traces.
+    and a prompt shorter than the output (416 rows); it does nothing to other traces.
     """
     table = _read_trace(name).copy()
     if name == "arxiv" and drop_artifacts:
@@ -212,6 +328,160 @@ def _densest_window(seconds: np.ndarray, n: int) -> int:
     return int(np.argmin(spans))  # argmin keeps the earliest of equally dense windows
 
 
+def _check_sample_args(
+    mix: Mapping[str, float] | str,
+    n: int | None,
+    memory: int | None,
+    memory_factor: float | None,
+    scale: int,
+    arrivals: str | None,
+    round_seconds: float,
+    peak_hour: bool,
+) -> tuple[dict[str, float], float | None, str | None]:
+    """The parsed mix, the memory factor (4 when neither it nor ``memory`` is given) and the
+    arrivals mode (``None`` or ``"trace"``); ``ValueError`` on bad parameters."""
+    if isinstance(mix, str):
+        mix = parse_mix(mix)
+    mix = dict(mix)
+    for key in mix:
+        _spec(key)
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer (got {scale})")
+    if memory is not None and memory_factor is not None:
+        raise ValueError("give either memory or memory_factor, not both")
+    if memory is not None and memory < 1:
+        raise ValueError(f"memory must be a positive integer (got {memory})")
+    if memory is None and memory_factor is None:
+        memory_factor = 4.0
+    if memory_factor is not None and memory_factor < 1:
+        raise ValueError(f"memory_factor must be at least 1 (got {memory_factor})")
+    if arrivals not in (None, "none", "trace"):
+        raise ValueError(f"arrivals must be None/'none' or 'trace' (got {arrivals!r})")
+    if arrivals == "none":
+        arrivals = None
+    if arrivals == "trace" and not round_seconds > 0:
+        raise ValueError(f"round_seconds must be positive (got {round_seconds})")
+    if peak_hour and arrivals != "trace":
+        raise ValueError("peak_hour applies only with arrivals='trace'")
+    if n is not None and n < 1:
+        raise ValueError(f"n must be positive (got {n})")
+    return mix, memory_factor, arrivals
+
+
+@dataclass
+class _Sample:
+    """Requests drawn from the traces, before scaling: lengths, ids, arrivals and the time window."""
+
+    prompt_len: np.ndarray
+    output_len: np.ndarray
+    ids: list[str]
+    arrival: np.ndarray | None = None
+    window: dict[str, Any] | None = None
+
+
+def _one_trace(
+    mix: dict[str, float],
+    n: int | None,
+    rng: np.random.Generator,
+    arrivals: str | None,
+    round_seconds: float,
+    peak_hour: bool,
+    drop_artifacts: bool,
+) -> _Sample:
+    """A whole trace in file order (``n=None``) or, with trace arrivals, a contiguous window of it."""
+    positive = [k for k, w in mix.items() if w > 0]
+    if len(positive) != 1:
+        what = "arrivals='trace'" if arrivals == "trace" else "n=None (whole trace)"
+        raise ValueError(f"{what} needs a mix of exactly one trace (got {', '.join(mix)})")
+    trace = positive[0]
+    table = load_trace(trace, drop_artifacts=drop_artifacts)
+    rows = len(table)
+    take = rows if n is None else n
+    if take > rows:
+        raise ValueError(f"trace {trace!r} has only {rows} requests (asked for {take})")
+    arrival = window = None
+    part = table
+    if arrivals == "trace":
+        if "arrival_seconds" not in table:
+            traced = [k for k, s in TRACES.items() if s.timestamp_column]
+            raise ValueError(
+                f"trace {trace!r} has no timestamps; arrivals='trace' needs one of {', '.join(traced)}"
+            )
+        seconds = table["arrival_seconds"].to_numpy()
+        first = (
+            _densest_window(seconds, take) if peak_hour else int(rng.integers(0, rows - take + 1))
+        )
+        part = table.iloc[first : first + take]
+        rel = part["arrival_seconds"].to_numpy() - part["arrival_seconds"].iloc[0]
+        arrival = arrival_rounds(rel, round_seconds, f"the timestamps of trace {trace!r}")
+        window = {
+            "first_row": int(part.index[0]),
+            "last_row": int(part.index[-1]),
+            "seconds": float(rel[-1]),
+            "start_seconds": float(part["arrival_seconds"].iloc[0]),
+        }
+    ids = [f"{trace}-{r}" for r in part.index]
+    return _Sample(part["prompt"].to_numpy(), part["output"].to_numpy(), ids, arrival, window)
+
+
+def _mixed(
+    mix: dict[str, float], n: int, rng: np.random.Generator, drop_artifacts: bool
+) -> _Sample:
+    """``n`` requests split among the traces, drawn without replacement and shuffled together."""
+    prompt_parts: list[np.ndarray] = []
+    output_parts: list[np.ndarray] = []
+    ids: list[str] = []
+    for trace, count in split_counts(mix, n).items():
+        if count == 0:
+            continue
+        table = load_trace(trace, drop_artifacts=drop_artifacts)
+        if count > len(table):
+            raise ValueError(f"trace {trace!r} has only {len(table)} requests (asked for {count})")
+        picked = np.sort(rng.choice(len(table), size=count, replace=False))
+        part = table.iloc[picked]
+        prompt_parts.append(part["prompt"].to_numpy())
+        output_parts.append(part["output"].to_numpy())
+        # ids name the trace and the row of the original file: requests stay traceable
+        ids.extend(f"{trace}-{r}" for r in part.index)
+    order = rng.permutation(len(ids))
+    prompt_len = np.concatenate(prompt_parts).astype(np.int64)[order]
+    output_len = np.concatenate(output_parts).astype(np.int64)[order]
+    return _Sample(prompt_len, output_len, [ids[i] for i in order])
+
+
+def _sample_meta(
+    used: dict[str, float], seed: int, params: dict[str, Any], window: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ``meta`` of a sampled instance: generator, parameters, seed and each trace's origin."""
+    meta: dict[str, Any] = {
+        "generator": "scheduler_milp.traces.sample_backlog",
+        "params": params,
+        "seed": seed,
+        "traces": {
+            k: {
+                "file": TRACES[k].file,
+                "upstream": TRACES[k].upstream,
+                "licence": TRACES[k].licence,
+                "citation": TRACES[k].citation,
+            }
+            for k in used
+        },
+    }
+    if window is not None:
+        meta["window"] = window
+    return meta
+
+
+def _sample_name(used: dict[str, float], n: int) -> str:
+    """``conv-n100``, or ``mix-conv70-arxiv30-n1000`` for a mix (percentages of the weights)."""
+    if len(used) > 1:
+        total = sum(used.values())
+        name = "mix-" + "-".join(f"{k}{round(100 * w / total)}" for k, w in used.items())
+    else:
+        name = next(iter(used))
+    return f"{name}-n{n}"
+
+
 def sample_backlog(
     mix: Mapping[str, float] | str,
     n: int | None,
@@ -246,97 +516,16 @@ def sample_backlog(
     origin, licence and citation.  Raises ``ValueError`` on bad parameters and
     :class:`~scheduler_milp.model.instance.InstanceError` when a request does not fit in ``memory``.
     """
-    if isinstance(mix, str):
-        mix = parse_mix(mix)
-    mix = dict(mix)
-    for key in mix:
-        _spec(key)
-    if scale < 1:
-        raise ValueError(f"scale must be a positive integer (got {scale})")
-    if memory is not None and memory_factor is not None:
-        raise ValueError("give either memory or memory_factor, not both")
-    if memory is not None and memory < 1:
-        raise ValueError(f"memory must be a positive integer (got {memory})")
-    if memory is None and memory_factor is None:
-        memory_factor = 4.0
-    if memory_factor is not None and memory_factor < 1:
-        raise ValueError(f"memory_factor must be at least 1 (got {memory_factor})")
-    if arrivals not in (None, "none", "trace"):
-        raise ValueError(f"arrivals must be None/'none' or 'trace' (got {arrivals!r})")
-    if arrivals == "none":
-        arrivals = None
-    if arrivals == "trace" and not round_seconds > 0:
-        raise ValueError(f"round_seconds must be positive (got {round_seconds})")
-    if peak_hour and arrivals != "trace":
-        raise ValueError("peak_hour applies only with arrivals='trace'")
-    if n is not None and n < 1:
-        raise ValueError(f"n must be positive (got {n})")
-
+    mix, memory_factor, arrivals = _check_sample_args(
+        mix, n, memory, memory_factor, scale, arrivals, round_seconds, peak_hour
+    )
     rng = np.random.default_rng(seed)
-    prompt_parts: list[np.ndarray] = []
-    output_parts: list[np.ndarray] = []
-    id_parts: list[list[str]] = []
-    arrival = None
-    window: dict[str, Any] | None = None
-
     if arrivals == "trace" or n is None:
-        positive = [k for k, w in mix.items() if w > 0]
-        if len(positive) != 1:
-            what = "arrivals='trace'" if arrivals == "trace" else "n=None (whole trace)"
-            raise ValueError(f"{what} needs a mix of exactly one trace (got {', '.join(mix)})")
-        trace = positive[0]
-        table = load_trace(trace, drop_artifacts=drop_artifacts)
-        rows = len(table)
-        take = rows if n is None else n
-        if take > rows:
-            raise ValueError(f"trace {trace!r} has only {rows} requests (asked for {take})")
-        if arrivals == "trace":
-            if "arrival_seconds" not in table:
-                traced = [k for k, s in TRACES.items() if s.timestamp_column]
-                raise ValueError(f"trace {trace!r} has no timestamps; arrivals='trace' needs one of {', '.join(traced)}")
-            seconds = table["arrival_seconds"].to_numpy()
-            if peak_hour:
-                first = _densest_window(seconds, take)
-            else:
-                first = int(rng.integers(0, rows - take + 1))
-            part = table.iloc[first : first + take]
-            rel = part["arrival_seconds"].to_numpy() - part["arrival_seconds"].iloc[0]
-            # a small epsilon so that a float like 0.15/0.05 = 2.9999999 lands in round 3
-            arrival = np.floor(rel / round_seconds + 1e-9).astype(np.int64)
-            window = {
-                "first_row": int(part.index[0]),
-                "last_row": int(part.index[-1]),
-                "seconds": float(rel[-1]),
-                "start_seconds": float(part["arrival_seconds"].iloc[0]),
-            }
-        else:
-            part = table
-        prompt_parts.append(part["prompt"].to_numpy())
-        output_parts.append(part["output"].to_numpy())
-        id_parts.append([f"{trace}-{r}" for r in part.index])
-        order = None
+        sample = _one_trace(mix, n, rng, arrivals, round_seconds, peak_hour, drop_artifacts)
     else:
-        counts = split_counts(mix, n)
-        for trace, count in counts.items():
-            if count == 0:
-                continue
-            table = load_trace(trace, drop_artifacts=drop_artifacts)
-            if count > len(table):
-                raise ValueError(f"trace {trace!r} has only {len(table)} requests (asked for {count})")
-            picked = np.sort(rng.choice(len(table), size=count, replace=False))
-            part = table.iloc[picked]
-            prompt_parts.append(part["prompt"].to_numpy())
-            output_parts.append(part["output"].to_numpy())
-            # ids name the trace and the row of the original file: requests stay traceable
-            id_parts.append([f"{trace}-{r}" for r in part.index])
-        order = rng.permutation(sum(len(p) for p in prompt_parts))
-
-    prompt_len = np.concatenate(prompt_parts).astype(np.int64)
-    output_len = np.concatenate(output_parts).astype(np.int64)
-    ids = [rid for part_ids in id_parts for rid in part_ids]
-    if order is not None:
-        prompt_len, output_len = prompt_len[order], output_len[order]
-        ids = [ids[i] for i in order]
+        sample = _mixed(mix, n, rng, drop_artifacts)
+    prompt_len = sample.prompt_len.astype(np.int64)
+    output_len = sample.output_len.astype(np.int64)
     if scale > 1:
         # rounding up keeps every length >= 1 and never shrinks a request below its scaled size
         prompt_len = -(-prompt_len // scale)
@@ -351,7 +540,7 @@ def sample_backlog(
     used = {k: w for k, w in mix.items() if w > 0}
     params: dict[str, Any] = {
         "mix": used,
-        "n": len(ids),
+        "n": len(sample.ids),
         "memory": memory,
         "memory_factor": memory_factor,
         "scale": scale,
@@ -362,32 +551,16 @@ def sample_backlog(
         "max_batch": max_batch,
         "drop_artifacts": drop_artifacts,
     }
-    meta: dict[str, Any] = {
-        "generator": "scheduler_milp.traces.sample_backlog",
-        "params": params,
-        "seed": seed,
-        "traces": {
-            k: {
-                "file": TRACES[k].file,
-                "upstream": TRACES[k].upstream,
-                "licence": TRACES[k].licence,
-                "citation": TRACES[k].citation,
-            }
-            for k in used
-        },
-    }
-    if window is not None:
-        meta["window"] = window
+    meta = _sample_meta(used, seed, params, sample.window)
     if name is None:
-        name = "mix-" + "-".join(f"{k}{round(100 * w / sum(used.values()))}" for k, w in used.items()) if len(used) > 1 else next(iter(used))
-        name += f"-n{len(ids)}"
-    log.info("sampled %s: %d requests, memory %d", name, len(ids), memory)
+        name = _sample_name(used, len(sample.ids))
+    log.info("sampled %s: %d requests, memory %d", name, len(sample.ids), memory)
     return Instance.create(
         memory,
         prompt_len,
         output_len,
-        arrival,
-        ids,
+        sample.arrival,
+        sample.ids,
         name=name,
         block_size=block_size,
         max_batch=max_batch,
@@ -408,45 +581,25 @@ def convert_csv(
     block_size: int = 1,
     max_batch: int | None = None,
     name: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> Instance:
-    """Turn a trace CSV with any column names into an instance (raises :class:`InstanceError`).
+    """Turn a trace file, CSV or JSONL, with any column names into an instance (raises :class:`InstanceError`).
 
-    Columns are guessed when not given: prompt from ``prompt``, ``ContextTokens``,
-    ``num_prefill_tokens``, ``input_length``...; output from ``output``, ``GeneratedTokens``,
-    ``num_decode_tokens``...  Arrivals come from an integer round column (``arrival_column``) or
-    from a timestamp column (``timestamp_column``, e.g. ``TIMESTAMP``; seconds since the first
-    request, divided by ``round_seconds`` and floored); with neither, all arrive at 0.
+    Prompt and output columns are recognised by :func:`recognise_columns` when not given.
+    Arrivals come from an integer round column (``arrival_column``) or from a timestamp column
+    (``timestamp_column``, e.g. ``TIMESTAMP`` or ``timestamp``: seconds since the first request,
+    divided by ``round_seconds`` and floored; numeric timestamps need ``timestamp_unit``, one of
+    ``s``, ``ms``, ``us``, ``ns``); with neither, all arrive at 0.
     """
     src = str(path)
     p = Path(path)
-    if not p.is_file():
-        raise InstanceError(f"{src}: no such file")
-    try:
-        raw = pd.read_csv(p)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise InstanceError(f"{src}: cannot read CSV: {str(err).splitlines()[0] if str(err) else err}") from None
-    columns = [str(c).strip() for c in raw.columns]
-    raw.columns = pd.Index(columns)
-
-    def pick(given: str | None, guesses: Sequence[str], what: str) -> str:
-        if given is not None:
-            if given not in columns:
-                raise InstanceError(f"{src}: no column {given!r} for the {what} (columns: {', '.join(columns)})")
-            return given
-        lower = {c.lower(): c for c in columns}
-        for g in guesses:
-            if g.lower() in lower:
-                return lower[g.lower()]
-        raise InstanceError(
-            f"{src}: cannot tell which column holds the {what} (columns: {', '.join(columns)}); name it explicitly"
-        )
-
-    prompt_col = pick(prompt_column, _PROMPT_GUESSES, "prompt length")
-    output_col = pick(output_column, _OUTPUT_GUESSES, "output length")
+    raw, lines = read_trace_file(path)
+    columns = list(raw.columns)
+    found = recognise_columns(columns, prompt_column, output_column, source=src)
     if raw.empty:
         raise InstanceError(f"{src}: the request list is empty")
     ids = (
-        [str(x) for x in raw[pick(id_column, (), "id")]]
+        [str(x) for x in raw[find_column(columns, id_column, (), "id", src)]]
         if id_column is not None
         else [f"r{i}" for i in range(len(raw))]
     )
@@ -457,40 +610,41 @@ def convert_csv(
         if bad.size:
             i = int(bad[0])
             raise InstanceError(
-                f"{src}: request '{ids[i]}' (line {i + 2}): '{col}' must be an integer (got {raw[col].iloc[i]!r})"
+                f"{src}: request '{ids[i]}' (line {lines[i]}): '{col}' must be an integer (got {raw[col].iloc[i]!r})"
             )
         out = values.astype(np.int64)
         bad = np.flatnonzero(out < low)
         if bad.size:
             i = int(bad[0])
             kind = "positive" if low == 1 else "non-negative"
-            raise InstanceError(f"{src}: request '{ids[i]}' (line {i + 2}): '{col}' must be a {kind} integer (got {out[i]})")
+            raise InstanceError(
+                f"{src}: request '{ids[i]}' (line {lines[i]}): '{col}' must be a {kind} integer (got {out[i]})"
+            )
         return out
 
-    prompt_len = integers(prompt_col, 1)
-    output_len = integers(output_col, 1)
+    prompt_len = integers(found["prompt"], 1)
+    output_len = integers(found["output"], 1)
     arrival = None
     if arrival_column is not None and timestamp_column is not None:
         raise InstanceError(f"{src}: give an arrival column or a timestamp column, not both")
     if arrival_column is not None:
-        arrival = integers(pick(arrival_column, (), "arrival round"), 0)
+        arrival = integers(find_column(columns, arrival_column, (), "arrival round", src), 0)
     elif timestamp_column is not None:
-        col = pick(timestamp_column, (), "timestamp")
-        try:
-            stamps = pd.to_datetime(raw[col], format="mixed")
-        except (ValueError, TypeError) as err:
-            raise InstanceError(f"{src}: column {col!r} does not hold timestamps ({err})") from None
-        seconds = (stamps - stamps.min()).dt.total_seconds().to_numpy()
-        arrival = np.floor(seconds / round_seconds + 1e-9).astype(np.int64)
+        col = find_column(columns, timestamp_column, (), "timestamp", src)
+        what = f"{src}: the timestamps of column {col!r}"
+        arrival = arrival_rounds(
+            timestamp_seconds(raw[col], timestamp_unit, what), round_seconds, what
+        )
     meta = {
         "meta": {
             "generator": "scheduler_milp.traces.convert_csv",
             "params": {
                 "file": p.name,
-                "prompt_column": prompt_col,
-                "output_column": output_col,
+                "prompt_column": found["prompt"],
+                "output_column": found["output"],
                 "arrival_column": arrival_column,
                 "timestamp_column": timestamp_column,
+                "timestamp_unit": timestamp_unit,
                 "round_seconds": round_seconds if timestamp_column else None,
                 "memory": memory,
                 "block_size": block_size,
@@ -510,26 +664,3 @@ def convert_csv(
         meta=meta,
         source=src,
     )
-
-
-_PROMPT_GUESSES = (
-    "prompt",
-    "ContextTokens",
-    "num_prefill_tokens",
-    "prompt_len",
-    "prompt_length",
-    "prompt_tokens",
-    "input_length",
-    "input_tokens",
-    "input_len",
-)
-_OUTPUT_GUESSES = (
-    "output",
-    "GeneratedTokens",
-    "num_decode_tokens",
-    "output_len",
-    "output_length",
-    "output_tokens",
-    "completion_tokens",
-    "generated_tokens",
-)

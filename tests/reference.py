@@ -9,7 +9,9 @@ from scheduler_milp.model.instance import Instance
 
 def future_fits(inst: Instance, running: dict[int, int], j: int, t: int) -> bool:
     """Check round by round that ``j`` started at ``t`` never breaks the budget."""
-    end = max([t + int(inst.output_len[j])] + [s + int(inst.output_len[i]) for i, s in running.items()])
+    end = max(
+        [t + int(inst.output_len[j])] + [s + int(inst.output_len[i]) for i, s in running.items()]
+    )
     for tau in range(t, end):
         use = 0
         for i, s in list(running.items()) + [(j, t)]:

@@ -12,7 +12,9 @@ def tiny_instances(draw, max_n: int = 6, max_len: int = 6, arrivals: bool | None
     prompt = draw(st.lists(st.integers(1, max_len), min_size=n, max_size=n))
     output = draw(st.lists(st.integers(1, max_len), min_size=n, max_size=n))
     with_arrivals = draw(st.booleans()) if arrivals is None else arrivals
-    arrival = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)) if with_arrivals else [0] * n
+    arrival = (
+        draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)) if with_arrivals else [0] * n
+    )
     block = draw(st.sampled_from([1, 1, 2, 3]))
     max_batch = draw(st.one_of(st.none(), st.integers(1, 3)))
     peak = max(block * -(-(s + o) // block) for s, o in zip(prompt, output, strict=True))

@@ -40,7 +40,11 @@ def test_the_three_exact_methods_are_registered() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("instance", tiny_instances(), ids=lambda inst: f"{inst.name}-b{inst.block_size}-c{inst.max_batch}")
+@pytest.mark.parametrize(
+    "instance",
+    tiny_instances(),
+    ids=lambda inst: f"{inst.name}-b{inst.block_size}-c{inst.max_batch}",
+)
 def test_milp_cpsat_dp_agree(instance: Instance) -> None:
     results = {m: solve(instance, m) for m in ("milp", "cpsat", "dp")}
     objectives = set()

@@ -53,7 +53,14 @@ def test_random_same_seed_same_instance():
 
 def test_random_ranges_arrivals_and_meta():
     inst = random_instance(
-        400, seed=1, prompt_range=(3, 5), output_range=(2, 9), memory=40, arrivals=6, block_size=2, max_batch=3
+        400,
+        seed=1,
+        prompt_range=(3, 5),
+        output_range=(2, 9),
+        memory=40,
+        arrivals=6,
+        block_size=2,
+        max_batch=3,
     )
     assert inst.prompt_len.min() == 3 and inst.prompt_len.max() == 5
     assert inst.output_len.min() == 2 and inst.output_len.max() == 9

@@ -19,5 +19,7 @@ def test_highspy_and_ortools_import_together():
     assert out.returncode == 0, out.stderr
     # the other import order too
     code2 = "from ortools.sat.python import cp_model\nimport highspy\nhighspy.Highs()\n"
-    out2 = subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True, timeout=120)
+    out2 = subprocess.run(
+        [sys.executable, "-c", code2], capture_output=True, text=True, timeout=120
+    )
     assert out2.returncode == 0, out2.stderr

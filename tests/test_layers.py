@@ -20,8 +20,9 @@ LAYERS: dict[str, int] = {
     "portfolio": 6,
     "online": 7,
     "experiments": 8,
-    "plots": 9,
+    "plots": 1,
     "cli": 10,
+    "commands": 10,
     "__init__": 10,
     "__main__": 10,
 }

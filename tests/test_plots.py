@@ -47,7 +47,9 @@ def test_small_plan_figure_has_labels_and_the_true_memory(tmp_path: Path) -> Non
     first = min(range(inst.n), key=lambda i: (plan.start_round[i], i))
     assert labels[0].startswith(inst.ids[first] + " ")
     np.testing.assert_array_equal(_memory_patch(memory), plan.memory_per_round)
-    budget_lines = [line for line in memory.get_lines() if np.allclose(line.get_ydata(), inst.memory_budget)]
+    budget_lines = [
+        line for line in memory.get_lines() if np.allclose(line.get_ydata(), inst.memory_budget)
+    ]
     assert budget_lines, "the budget M is drawn"
     assert "sf" in gantt.get_title() and str(plan.total_latency) in gantt.get_title()
 
@@ -71,7 +73,14 @@ def test_gap_plot_from_results_csv(tmp_path: Path) -> None:
     rows = []
     for method, scale in (("good", 0.01), ("bad", 0.3)):
         for k in range(15):
-            rows.append({"method": method, "instance": f"i{k}", "gap": float(rng.uniform(0, scale)), "gap_to_optimum": None})
+            rows.append(
+                {
+                    "method": method,
+                    "instance": f"i{k}",
+                    "gap": float(rng.uniform(0, scale)),
+                    "gap_to_optimum": None,
+                }
+            )
     rows.append({"method": "good", "instance": "i99", "gap": 0.0, "gap_to_optimum": 0.0})
     csv_path = tmp_path / "results.csv"
     pd.DataFrame(rows).to_csv(csv_path, index=False)
@@ -92,14 +101,22 @@ def test_plot_plan_script_draws_a_solved_plan_and_rejects_a_wrong_one(tmp_path: 
     plan_path = tmp_path / "plan.json"
     solve(inst, "svf").write(str(plan_path))
     script = str(ROOT / "scripts" / "plot_plan.py")
-    ok = subprocess.run([sys.executable, script, str(plan_path), str(inst_path), "--out", str(tmp_path / "p.png")], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, script, str(plan_path), str(inst_path), "--out", str(tmp_path / "p.png")],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
     data = json.loads(plan_path.read_text())
     data["starts"] = {rid: 0 for rid in data["starts"]}  # everything at once overflows M
     bad_path = tmp_path / "bad.json"
     bad_path.write_text(json.dumps(data))
-    bad = subprocess.run([sys.executable, script, str(bad_path), str(inst_path), "--out", str(tmp_path / "q.png")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, script, str(bad_path), str(inst_path), "--out", str(tmp_path / "q.png")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "q.png").exists()
@@ -112,11 +129,30 @@ def test_plot_plan_script_reads_a_csv_instance_with_its_memory(tmp_path: Path) -
     plan_path = tmp_path / "plan.json"
     solve(load_instance(csv_path, memory=600), "svf").write(str(plan_path))
     script = str(ROOT / "scripts" / "plot_plan.py")
-    ok = subprocess.run([sys.executable, script, str(plan_path), str(csv_path), "--memory", "600", "--out", str(tmp_path / "p.png")],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            script,
+            str(plan_path),
+            str(csv_path),
+            "--memory",
+            "600",
+            "--out",
+            str(tmp_path / "p.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
-    missing = subprocess.run([sys.executable, script, str(plan_path), str(csv_path), "--out", str(tmp_path / "q.png")],
-                             capture_output=True, text=True)
-    assert missing.returncode != 0 and "--memory" in missing.stderr and "Traceback" not in missing.stderr
+    missing = subprocess.run(
+        [sys.executable, script, str(plan_path), str(csv_path), "--out", str(tmp_path / "q.png")],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        missing.returncode != 0
+        and "--memory" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
     assert not (tmp_path / "q.png").exists()

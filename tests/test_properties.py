@@ -28,6 +28,8 @@ def test_bound_le_optimum_le_every_heuristic(inst):
         assert res.plan is not None
         assert res.plan.violations() == []
         assert res.objective >= optimum, f"{name} beat the proven optimum"
-        assert res.lower_bound <= optimum, f"{name}'s bound {res.lower_bound} exceeds the optimum {optimum}"
+        assert res.lower_bound <= optimum, (
+            f"{name}'s bound {res.lower_bound} exceeds the optimum {optimum}"
+        )
         if spec.kind == "exact" and res.status is Status.OPTIMAL:
             assert res.objective == optimum, name

@@ -57,7 +57,54 @@ def test_fast_methods_valid_and_deterministic(inst):
 
 def test_cli_lists_every_method():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "solve.py"), "--list-methods"], capture_output=True, text=True, check=True
+        [sys.executable, str(ROOT / "scripts" / "solve.py"), "--list-methods"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     for name in METHODS:
         assert name in out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_names_its_parameters_and_rejects_unknown_ones(name):
+    """A misspelt ``--param`` is an error naming the valid keys, never silently ignored."""
+    from scheduler_milp.model.params import ParameterError
+
+    spec = METHODS[name]
+    keys = spec.params_class().names()
+    with pytest.raises(ParameterError, match="unknown parameter 'no_such_knob'") as err:
+        spec.parse_params({"no_such_knob": 1})
+    for key in keys:
+        assert key in str(err.value)
+    defaults = spec.parse_params({})
+    assert spec.parse_params({key: getattr(defaults, key) for key in keys}) == defaults
+
+
+def test_registry_solve_declines_beyond_the_size_limit_with_model_too_large():
+    from scheduler_milp.model.result import ModelTooLarge
+
+    instance = Instance.create(100, [1] * 11, [1] * 11)
+    with pytest.raises(ModelTooLarge, match="dp declines 11 requests"):
+        solve(instance, "dp")
+    # the method's own max_n parameter moves the limit
+    res = solve(instance, "dp", SolveOptions(params={"max_n": 11}, time_limit=30))
+    assert res.plan is not None
+
+
+def test_parameters_are_typed():
+    from scheduler_milp.model.params import ParameterError
+
+    spec = METHODS["repack"]
+    params = spec.parse_params(
+        {"kmin": "3", "insertion": "false", "start": "sf,svf", "threshold": "0.5"}
+    )
+    assert (params.kmin, params.insertion, params.start, params.threshold) == (
+        3,
+        False,
+        ("sf", "svf"),
+        0.5,
+    )
+    for bad in ({"kmin": "3.5"}, {"kmin": True}, {"insertion": "maybe"}, {"threshold": "nan"}):
+        with pytest.raises(ParameterError, match="is not a valid"):
+            spec.parse_params(bad)

@@ -17,7 +17,10 @@ def _tracked_text_files() -> list[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
@@ -26,7 +29,11 @@ def _tracked_text_files() -> list[Path]:
         path = ROOT / name
         if path.suffix not in TEXT_SUFFIXES or not path.is_file():
             continue
-        if "data/traces" in name or name.startswith("instances/") or path.stat().st_size > 2_000_000:
+        if (
+            "data/traces" in name
+            or name.startswith("instances/")
+            or path.stat().st_size > 2_000_000
+        ):
             continue
         files.append(path)
     return files
@@ -69,4 +76,6 @@ def test_no_text_narrates_the_work_in_sessions() -> None:
         for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
         if word.search(allowed.sub("", line))
     ]
-    assert not hits, "text that tells the story of the work (it belongs in git history):\n" + "\n".join(hits)
+    assert not hits, (
+        "text that tells the story of the work (it belongs in git history):\n" + "\n".join(hits)
+    )

@@ -14,7 +14,10 @@ from scheduler_milp.registry import METHODS, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in (ROOT / "instances").glob("**/*.json") if "conv-full" not in p.name)
-FAST = sorted(name for name, spec in METHODS.items() if spec.kind == "baseline") + ["svf", "sorted-f"]
+FAST = sorted(name for name, spec in METHODS.items() if spec.kind == "baseline") + [
+    "svf",
+    "sorted-f",
+]
 
 
 def test_the_shipped_sets_are_all_there():

@@ -1,8 +1,10 @@
-"""Real traces: the packaged copies, column mapping, sampling (determinism, scale, memory, arrivals)."""
+"""Real traces: the packaged copies, column mapping, sampling (determinism, scale, memory, arrivals),
+conversion of CSV and JSONL trace files (column recognition, timestamps and their units)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scheduler_milp.model.columns import OUTPUT_COLUMNS, PROMPT_COLUMNS, recognise_columns
 from scheduler_milp.model.instance import InstanceError, load_instance
 from scheduler_milp.traces import (
     TRACES,
+    arrival_rounds,
     convert_csv,
     load_trace,
     parse_mix,
@@ -51,7 +55,10 @@ def test_package_ships_licences_and_readme():
     folder = trace_dir()
     assert (folder / "README.md").is_file()
     licences = {p.name for p in (folder / "LICENSES").iterdir()}
-    assert {"Azure_AzurePublicDataset_LICENSE_CC-BY-4.0.txt", "microsoft_vidur_LICENSE_MIT.txt"} <= licences
+    assert {
+        "Azure_AzurePublicDataset_LICENSE_CC-BY-4.0.txt",
+        "microsoft_vidur_LICENSE_MIT.txt",
+    } <= licences
 
 
 def test_azure_arrival_seconds():
@@ -71,7 +78,9 @@ def test_arxiv_artifact_filter():
     assert len(dropped) == 416  # the rows the traces README describes
     assert (dropped["output"] > 3000).all()
     # what is kept above 3000 output tokens has a prompt at least as long (none, in this file)
-    assert (kept.loc[kept["output"] > 3000, "prompt"] >= kept.loc[kept["output"] > 3000, "output"]).all()
+    assert (
+        kept.loc[kept["output"] > 3000, "prompt"] >= kept.loc[kept["output"] > 3000, "output"]
+    ).all()
     # other traces are untouched by the flag
     assert len(load_trace("bwb")) == len(load_trace("bwb", drop_artifacts=False))
 
@@ -140,7 +149,9 @@ def test_default_memory_is_four_times_largest_peak():
 
 def test_arrivals_from_timestamps():
     round_seconds = 0.25
-    inst = sample_backlog("code", 300, seed=9, arrivals="trace", round_seconds=round_seconds, memory=65536)
+    inst = sample_backlog(
+        "code", 300, seed=9, arrivals="trace", round_seconds=round_seconds, memory=65536
+    )
     arrival = inst.arrival
     assert arrival[0] == 0
     assert np.all(np.diff(arrival) >= 0)
@@ -167,13 +178,20 @@ def test_peak_window_is_the_densest():
 
 
 def test_meta_records_generator_parameters_and_origin():
-    inst = sample_backlog({"conv": 0.7, "arxiv": 0.3}, 50, seed=11, memory=70000, scale=2, max_batch=8)
+    inst = sample_backlog(
+        {"conv": 0.7, "arxiv": 0.3}, 50, seed=11, memory=70000, scale=2, max_batch=8
+    )
     meta = inst.meta["meta"]
     assert meta["generator"] == "scheduler_milp.traces.sample_backlog"
     assert meta["seed"] == 11
     params = meta["params"]
     assert params["mix"] == {"conv": 0.7, "arxiv": 0.3}
-    assert (params["n"], params["memory"], params["scale"], params["max_batch"]) == (50, 70000, 2, 8)
+    assert (params["n"], params["memory"], params["scale"], params["max_batch"]) == (
+        50,
+        70000,
+        2,
+        8,
+    )
     assert params["drop_artifacts"] is True and params["arrivals"] is None
     assert set(meta["traces"]) == {"conv", "arxiv"}
     assert meta["traces"]["conv"]["file"] == "AzureLLMInferenceTrace_conv.csv"
@@ -231,6 +249,111 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def test_recognise_columns():
+    assert recognise_columns(["TIMESTAMP", "ContextTokens", "GeneratedTokens"]) == {
+        "prompt": "ContextTokens",
+        "output": "GeneratedTokens",
+    }
+    assert recognise_columns(["timestamp", "Input_Length", "output_length", "hash_ids"]) == {
+        "prompt": "Input_Length",
+        "output": "output_length",
+    }
+    assert recognise_columns(["a", "b"], prompt="a", output="b") == {"prompt": "a", "output": "b"}
+    with pytest.raises(InstanceError) as err:
+        recognise_columns(["tokens_in", "output"], source="x.csv")
+    message = str(err.value)
+    assert message.startswith("x.csv: cannot tell which column holds the prompt length")
+    assert "tokens_in, output" in message  # the columns found
+    assert all(name in message for name in PROMPT_COLUMNS)  # the accepted names
+    with pytest.raises(InstanceError, match="no column 'nope' for the output length"):
+        recognise_columns(["prompt", "output"], output="nope")
+    assert "GeneratedTokens" in OUTPUT_COLUMNS
+
+
+def test_numeric_timestamps_need_their_unit(tmp_path):
+    """Numbers are not read as nanoseconds since the epoch: their unit is asked for, not guessed."""
+    millis = _write(
+        tmp_path / "ms.csv",
+        "timestamp,prompt,output\n1700000000000,4,2\n1700000002500,4,2\n1700000007000,4,2\n",
+    )
+    with pytest.raises(InstanceError, match="timestamp_unit") as err:
+        convert_csv(millis, memory=64, timestamp_column="timestamp")
+    assert "ms.csv" in str(err.value)
+    inst = convert_csv(millis, memory=64, timestamp_column="timestamp", timestamp_unit="ms")
+    assert inst.arrival.tolist() == [0, 2, 7]
+    assert inst.meta["meta"]["params"]["timestamp_unit"] == "ms"
+    seconds = _write(tmp_path / "s.csv", "timestamp,prompt,output\n61.5,4,2\n62.0,4,2\n70.25,4,2\n")
+    with pytest.raises(InstanceError, match="timestamp_unit"):
+        convert_csv(seconds, memory=64, timestamp_column="timestamp")
+    inst = convert_csv(
+        seconds, memory=64, timestamp_column="timestamp", timestamp_unit="s", round_seconds=0.5
+    )
+    assert inst.arrival.tolist() == [0, 1, 17]
+    with pytest.raises(InstanceError, match="one of s, ms, us, ns"):
+        convert_csv(seconds, memory=64, timestamp_column="timestamp", timestamp_unit="hours")
+    text = _write(
+        tmp_path / "t.csv",
+        "when,prompt,output\n2024-01-01 10:00:00,4,2\n2024-01-01 10:00:03.5,4,2\n",
+    )
+    assert convert_csv(text, memory=64, timestamp_column="when").arrival.tolist() == [0, 3]
+    with pytest.raises(InstanceError, match="numeric timestamps only"):
+        convert_csv(text, memory=64, timestamp_column="when", timestamp_unit="s")
+
+
+def test_arrival_rounds_floor_the_seconds():
+    """``floor(seconds / round_seconds)``, robust to float error (0.15 / 0.05 is round 3)."""
+    assert arrival_rounds(np.array([0.0, 0.15, 0.3]), 0.05).tolist() == [0, 3, 6]
+    assert arrival_rounds(np.array([0.0, 0.4, 0.9]), 1.0).tolist() == [0, 0, 0]  # within one round
+    assert arrival_rounds(np.array([0.0, 1.0]), 1.0).tolist() == [0, 1]
+
+
+def test_convert_jsonl_trace(tmp_path):
+    """One JSON object per line, as the Mooncake (integer milliseconds) and Qwen-Bailian (float
+    seconds) traces ship: columns recognised, extra fields ignored, timestamps in their unit."""
+    mooncake = tmp_path / "mooncake.jsonl"
+    rows = [
+        {"timestamp": 0, "input_length": 6955, "output_length": 52, "hash_ids": [0, 1, 2]},
+        {"timestamp": 1500, "input_length": 30, "output_length": 7, "hash_ids": [3]},
+        {"timestamp": 4200, "input_length": 12, "output_length": 300, "hash_ids": []},
+    ]
+    mooncake.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    inst = convert_csv(mooncake, memory=8000, timestamp_column="timestamp", timestamp_unit="ms")
+    assert inst.prompt_len.tolist() == [6955, 30, 12]
+    assert inst.output_len.tolist() == [52, 7, 300]
+    assert inst.arrival.tolist() == [0, 1, 4]
+    params = inst.meta["meta"]["params"]
+    assert (params["prompt_column"], params["output_column"]) == ("input_length", "output_length")
+    qwen = tmp_path / "qwen.jsonl"
+    qwen.write_text(
+        '{"chat_id": 1, "timestamp": 61.114, "input_length": 521, "output_length": 132, "turn": 1}\n'
+        '{"chat_id": 2, "timestamp": 62.9, "input_length": 40, "output_length": 9, "turn": 1}\n'
+    )
+    inst = convert_csv(
+        qwen,
+        memory=1024,
+        id_column="chat_id",
+        timestamp_column="timestamp",
+        timestamp_unit="s",
+        round_seconds=0.5,
+    )
+    assert inst.ids == ("1", "2") and inst.arrival.tolist() == [0, 3]
+    assert convert_csv(qwen, memory=1024).arrival.tolist() == [
+        0,
+        0,
+    ]  # no timestamp column: a backlog
+    broken = _write(
+        tmp_path / "broken.jsonl", '{"input_length": 3, "output_length": 1}\n{"input_length": 3,\n'
+    )
+    with pytest.raises(InstanceError, match=r"broken.jsonl: line 2: not valid JSON"):
+        convert_csv(broken, memory=64)
+    zero = _write(
+        tmp_path / "zero.jsonl",
+        '{"input_length": 3, "output_length": 1}\n\n{"input_length": 3, "output_length": 0}\n',
+    )
+    with pytest.raises(InstanceError, match=r"request 'r1' \(line 3\).*positive"):
+        convert_csv(zero, memory=64)
+
+
 @pytest.mark.parametrize(
     ("file", "mix", "n", "kwargs"),
     [
@@ -240,7 +363,13 @@ def _write(path: Path, text: str) -> Path:
             "conv-arrivals-n1000-scale16-M3072.json",
             "conv",
             1000,
-            {"memory": 3072, "scale": 16, "arrivals": "trace", "round_seconds": 0.5, "peak_hour": True},
+            {
+                "memory": 3072,
+                "scale": 16,
+                "arrivals": "trace",
+                "round_seconds": 0.5,
+                "peak_hour": True,
+            },
         ),
     ],
 )

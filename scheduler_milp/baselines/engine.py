@@ -4,7 +4,7 @@ Every list-scheduling method of the toolkit (``fcfs``, ``sf``, ``size``, ``mcsf`
 decoder of the local search and of the LP-guided orders) is :func:`priority_walk` with a different
 priority; ``vllm`` reuses :class:`RunningSet` for its memory arithmetic.
 
-Future-peak check (MODEL.md).  Between two completions the memory of a fixed set of running requests
+Future-peak check (docs/methods.md).  Between two completions the memory of a fixed set of running requests
 only grows, so a candidate ``j`` started in round ``t`` fits for its whole life iff
 (a) at the last round ``tau_k = C_k - 1`` of every running request still alive in ``j``'s window,
     ``U(tau_k) + mem_j(tau_k - t + 1) <= M``, and
@@ -14,11 +14,12 @@ length ``s_j`` that depend only on ``t`` and ``o_j`` (:meth:`RunningSet.max_prom
 makes the skipping walk fast: waiting requests are grouped by output length and one bound per group
 screens the whole group.
 
-Speed (whole Azure conversation trace, n = 19,366, M = 65,536; see ``benchmarks/README.md``): the
-running set is updated incrementally (one sorted insertion per start, the memory at every
-checkpoint adjusted in place) instead of being rebuilt, and the skipping walk finds the first
-fitting waiting request through per-output-length groups over a min-tree of prompt lengths instead
-of re-checking every waiting request at every decision round.
+Speed, so that a whole trace of tens of thousands of requests decodes in seconds: the running set
+is updated incrementally (one sorted insertion per start, the memory at every checkpoint adjusted in
+place) instead of being rebuilt, and the skipping walk finds the first fitting waiting request
+through per-output-length groups over a min-tree of prompt lengths instead of re-checking every
+waiting request at every decision round.  The walk itself (:func:`priority_walk`) is a loop over
+decision rounds whose steps (arrivals, starts, the next decision round) are small helpers.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class RunningSet:
         # parallel lists sorted by completion (ties in insertion order)
         self._idx: list[int] = []
         self._comp: list[int] = []
-        self._base: list[int] = []  # s_k - S_k + 1: request k holds ceil_B(base_k + tau) in round tau
+        self._base: list[
+            int
+        ] = []  # s_k - S_k + 1: request k holds ceil_B(base_k + tau) in round tau
         self._use: list[int] = []  # U(C_k - 1)
         self._g: list[int] = []  # slack of condition (a)
         self._arrays: tuple[IntArray, ...] | None = None  # numpy copies for vectorised queries
@@ -105,7 +108,9 @@ class RunningSet:
         if i in self._members:
             raise ValueError(f"request {i} is already running")
         if start < self._last_start:
-            raise ValueError(f"starts must be added in non-decreasing order ({start} < {self._last_start})")
+            raise ValueError(
+                f"starts must be added in non-decreasing order ({start} < {self._last_start})"
+            )
         self._last_start = start
         b = self.B
         m = self.M
@@ -126,9 +131,13 @@ class RunningSet:
                 g[first:ins] = [x - c - d for x, c in zip(g[first:ins], window, strict=True)]
             else:
                 d = base - 1
-                new_use = [u - ((-(c + d)) // b) * b for u, c in zip(use[first:ins], window, strict=True)]
+                new_use = [
+                    u - ((-(c + d)) // b) * b for u, c in zip(use[first:ins], window, strict=True)
+                ]
                 use[first:ins] = new_use
-                g[first:ins] = [((m - u) // b) * b - c + 1 for u, c in zip(new_use, window, strict=True)]
+                g[first:ins] = [
+                    ((m - u) // b) * b - c + 1 for u, c in zip(new_use, window, strict=True)
+                ]
         if b == 1:
             own = sum(bases[lo:]) + (len(cs) - lo) * tau_i + base + tau_i
         else:
@@ -245,7 +254,9 @@ class RunningSet:
         if not self._comp:
             return ((self.M - 0 * o) // b) * b - o
         usage = self._usage_sorted(end)
-        bound = (self.M - usage if b == 1 else ((self.M - usage) // b) * b) - o  # (b): own last round
+        bound = (
+            self.M - usage if b == 1 else ((self.M - usage) // b) * b
+        ) - o  # (b): own last round
         comp, _, _, g, gmin = self._numpy()
         # (a): every checkpoint tau_k in [t, end], i.e. t < c_k <= end + 1
         lo = bisect_right(self._comp, t)
@@ -319,6 +330,7 @@ class RunningSet:
 
 def natural_rank(ids: tuple[str, ...]) -> IntArray:
     """Rank of each id under natural order (``r2`` before ``r10``), for deterministic tie-breaks."""
+
     def key(x: str) -> list[object]:
         return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", x)]
 
@@ -448,7 +460,9 @@ class _WaitingByOutput:
             level = self.size
             while level > 1:
                 half = level // 2
-                tree[half:level] = np.minimum(tree[level : 2 * level : 2], tree[level + 1 : 2 * level : 2])
+                tree[half:level] = np.minimum(
+                    tree[level : 2 * level : 2], tree[level + 1 : 2 * level : 2]
+                )
                 level = half
             self.tree = tree.tolist()
             groups = np.unique(self.group[reqs])
@@ -478,7 +492,9 @@ class _WaitingByOutput:
         """The waiting request of best rank with ``s <= bound`` of its group (groups all hold one)."""
         if groups.size == 1:
             g = int(groups[0])
-            return self.req_at[self._range_first(self.offset[g], self.offset[g + 1], int(bounds[0]))]
+            return self.req_at[
+                self._range_first(self.offset[g], self.offset[g + 1], int(bounds[0]))
+            ]
         order = np.argsort(self.first_rank[groups], kind="stable")
         best_rank = int(_NO_BOUND)
         best = -1
@@ -503,7 +519,166 @@ class _WaitingByOutput:
         if not self.count:
             return None
         g = int(np.argmin(self.first_rank))
-        return self.req_at[self._range_first(self.offset[g], self.offset[g + 1], int(_NO_BOUND) - 1)]
+        return self.req_at[
+            self._range_first(self.offset[g], self.offset[g + 1], int(_NO_BOUND) - 1)
+        ]
+
+
+def _rank_of(priority: IntArray, n: int) -> IntArray:
+    """``rank[i]``: the position of request ``i`` in ``priority`` (a checked permutation)."""
+    prio = np.asarray(priority, dtype=np.int64)
+    if prio.shape != (n,) or not np.array_equal(np.sort(prio), np.arange(n)):
+        raise ValueError("priority must be a permutation of the request indices")
+    rank = np.empty(n, dtype=np.int64)
+    rank[prio] = np.arange(n)
+    return rank
+
+
+class _Arrivals:
+    """The requests in arrival order (ties by rank), handed out as the walk reaches their round."""
+
+    def __init__(self, instance: Instance, rank: IntArray):
+        self.order = np.lexsort((rank, instance.arrival))
+        self.times = instance.arrival[self.order]
+        self.next = 0  # pointer into ``order``: the first request that has not arrived yet
+
+    def first_round(self) -> int:
+        """The round of the first arrival (0 without requests)."""
+        return int(self.times[0]) if self.times.size else 0
+
+    def next_round(self) -> float:
+        """The round of the next arrival (``inf`` when everyone has arrived)."""
+        return int(self.times[self.next]) if self.next < self.times.size else math.inf
+
+    def until(self, t: int) -> IntArray | None:
+        """The requests arriving up to round ``t`` not handed out yet (``None`` if there are none)."""
+        if self.next >= self.times.size or self.times[self.next] > t:
+            return None
+        k = int(np.searchsorted(self.times, t, side="right"))
+        new = self.order[self.next : k]
+        self.next = k
+        return new
+
+
+def _start_blocking(
+    running: RunningSet,
+    pending: list[int],
+    prio_list: list[int],
+    cap: int,
+    t: int,
+    start_round: IntArray,
+) -> tuple[int, int]:
+    """Blocking walk at round ``t``: start waiting requests in rank order up to the first that does
+    not fit.  ``pending`` is the min-heap of waiting ranks; returns ``(started, checks)``."""
+    started = checks = 0
+    while pending and len(running) < cap:
+        j = prio_list[pending[0]]
+        checks += 1
+        if not running.fits(j, t):
+            break
+        heapq.heappop(pending)
+        running.add(j, t)
+        start_round[j] = t
+        started += 1
+    return started, checks
+
+
+def _start_skipping(
+    running: RunningSet,
+    waiting: _WaitingByOutput,
+    waiting_by_rank: np.ndarray | None,
+    rank: IntArray,
+    cap: int,
+    t: int,
+    start_round: IntArray,
+) -> tuple[int, int]:
+    """Skipping walk at round ``t``: start the best-ranked fitting waiting request, repeat.
+
+    A group that does not fit keeps not fitting in this round (memory only grows as others start),
+    so after each start only the groups that fitted are re-checked.  Returns ``(started, checks)``.
+    """
+    started = checks = 0
+    if not waiting.count or len(running) >= cap:
+        return started, checks
+    m_budget = running.M
+    b = running.B
+    # necessary: mem_j(1) <= free now  <=>  s_j <= B*floor(free/B) - 1
+    thr = ((m_budget - running.usage_now(t)) // b) * b - 1
+    groups = np.flatnonzero(waiting.min_s <= thr)
+    last_group = -1
+    while groups.size and len(running) < cap:
+        j = -1
+        if last_group >= 0 and groups.size > 8 and waiting.min_s[last_group] <= thr:
+            # fast path: the group that just started a request often has another one
+            # that fits and beats the best rank any other candidate group can offer
+            checks += 1
+            bound = running.max_prompt_one(int(waiting.out_values[last_group]), t)
+            j = waiting.first_in_group(last_group, bound)
+            if j >= 0 and rank[j] >= waiting.first_rank[groups[groups != last_group]].min():
+                j = -1
+        if j < 0:
+            checks += int(groups.size)
+            if groups.size <= 8:
+                bounds = np.array(
+                    [running.max_prompt_one(o, t) for o in waiting.out_values[groups].tolist()],
+                    dtype=np.int64,
+                )
+            else:
+                bounds = running.max_prompt(waiting.out_values[groups], t)
+            ok = waiting.min_s[groups] <= bounds
+            groups, bounds = groups[ok], bounds[ok]
+            if not groups.size:
+                break
+            j = waiting.first_fitting(groups, bounds)
+        last_group = int(waiting.group[j])
+        waiting.remove(j)
+        if waiting_by_rank is not None:
+            waiting_by_rank[rank[j]] = False
+        running.add(j, t)
+        start_round[j] = t
+        started += 1
+        thr = ((m_budget - running.usage_now(t)) // b) * b - 1
+        groups = groups[waiting.min_s[groups] <= thr]
+    return started, checks
+
+
+def _lookahead_round(
+    running: RunningSet, waiting_by_rank: np.ndarray, prio_list: list[int], lookahead: int, t: int
+) -> float:
+    """The earliest round after ``t`` in which one of the waiting requests behind the head fits
+    (the next ``lookahead`` of them, all with ``-1``), capped by the next completion."""
+    extra = np.flatnonzero(waiting_by_rank)[1:]
+    if lookahead > 0:
+        extra = extra[:lookahead]
+    horizon = running.next_completion()
+    for r in extra.tolist():
+        e = running.earliest_start(prio_list[r], t + 1, stop_at=horizon)
+        if horizon is None or e < horizon:
+            horizon = e
+    return math.inf if horizon is None else horizon
+
+
+def _next_round(
+    running: RunningSet,
+    arrivals: _Arrivals,
+    lookahead_next: float,
+    head: int | None,
+    cap: int,
+    t: int,
+) -> int:
+    """The next decision round: a completion, an arrival, a lookahead round, or the earliest round
+    in which the head of the waiting requests fits."""
+    nxt: float = math.inf
+    c = running.next_completion()
+    if c is not None:
+        nxt = c
+    nxt = min(nxt, arrivals.next_round(), lookahead_next)
+    if head is not None and len(running) < cap:
+        stop = None if not math.isfinite(nxt) else int(nxt)
+        nxt = min(nxt, running.earliest_start(head, t + 1, stop_at=stop))
+    if not math.isfinite(nxt):
+        raise RuntimeError("priority walk stalled: nothing running, nothing arriving")
+    return int(nxt)
 
 
 def priority_walk(
@@ -535,128 +710,46 @@ def priority_walk(
     """
     inst = instance
     n = inst.n
-    prio = np.asarray(priority, dtype=np.int64)
-    if prio.shape != (n,) or not np.array_equal(np.sort(prio), np.arange(n)):
-        raise ValueError("priority must be a permutation of the request indices")
-    rank = np.empty(n, dtype=np.int64)
-    rank[prio] = np.arange(n)
+    rank = _rank_of(priority, n)
+    prio_list = np.asarray(priority, dtype=np.int64).tolist()
     start_round = np.full(n, -1, dtype=np.int64)
     running = RunningSet(inst)
     cap = inst.max_batch if inst.max_batch is not None else n + 1
-    m_budget = inst.memory_budget
-    b = inst.block_size
-
-    arr_order = np.lexsort((rank, inst.arrival))
-    arr_times = inst.arrival[arr_order]
-    next_arrival = 0  # pointer into arr_order
+    arrivals = _Arrivals(inst, rank)
     pending: list[int] = []  # blocking: min-heap of waiting ranks
     waiting = None if blocking else _WaitingByOutput(inst, rank)
     waiting_by_rank = np.zeros(n, dtype=bool) if lookahead and not blocking else None
-    prio_list = prio.tolist()
 
-    t = int(arr_times[0]) if n else 0
-    done = 0
-    events = 0
-    checks = 0
+    t = arrivals.first_round()
+    done = events = checks = 0
     while done < n:
         if should_stop is not None and should_stop():
             raise TimeoutError("stopped by the caller")
         events += 1
         running.drop_completed(t)
-        # arrivals up to t join the waiting set
-        if next_arrival < n and arr_times[next_arrival] <= t:
-            k = int(np.searchsorted(arr_times, t, side="right"))
-            new = arr_order[next_arrival:k]
-            next_arrival = k
-            if waiting is None:
+        new = arrivals.until(t)  # they join the waiting requests
+        lookahead_next: float = math.inf
+        if waiting is None:
+            if new is not None:
                 for r in rank[new].tolist():
                     heapq.heappush(pending, r)
-            else:
+            started, tried = _start_blocking(running, pending, prio_list, cap, t, start_round)
+            head = prio_list[pending[0]] if pending else None
+        else:
+            if new is not None:
                 waiting.add_many(new)
                 if waiting_by_rank is not None:
                     waiting_by_rank[rank[new]] = True
-        head: int | None
-        lookahead_next: float = math.inf
-        if waiting is None:
-            while pending and len(running) < cap:
-                j = prio_list[pending[0]]
-                checks += 1
-                if not running.fits(j, t):
-                    break
-                heapq.heappop(pending)
-                running.add(j, t)
-                start_round[j] = t
-                done += 1
-            head = prio_list[pending[0]] if pending else None
-        else:
-            if waiting.count and len(running) < cap:
-                # necessary: mem_j(1) <= free now  <=>  s_j <= B*floor(free/B) - 1
-                thr = ((m_budget - running.usage_now(t)) // b) * b - 1
-                groups = np.flatnonzero(waiting.min_s <= thr)
-                # a group that does not fit keeps not fitting in this round (memory only grows
-                # as others start), so after each start only the groups that fitted are re-checked
-                last_group = -1
-                while groups.size and len(running) < cap:
-                    j = -1
-                    if last_group >= 0 and groups.size > 8 and waiting.min_s[last_group] <= thr:
-                        # fast path: the group that just started a request often has another one
-                        # that fits and beats the best rank any other candidate group can offer
-                        checks += 1
-                        bound = running.max_prompt_one(int(waiting.out_values[last_group]), t)
-                        j = waiting.first_in_group(last_group, bound)
-                        if j >= 0 and rank[j] >= waiting.first_rank[groups[groups != last_group]].min():
-                            j = -1
-                    if j < 0:
-                        checks += int(groups.size)
-                        if groups.size <= 8:
-                            bounds = np.array(
-                                [running.max_prompt_one(o, t) for o in waiting.out_values[groups].tolist()],
-                                dtype=np.int64,
-                            )
-                        else:
-                            bounds = running.max_prompt(waiting.out_values[groups], t)
-                        ok = waiting.min_s[groups] <= bounds
-                        groups, bounds = groups[ok], bounds[ok]
-                        if not groups.size:
-                            break
-                        j = waiting.first_fitting(groups, bounds)
-                    last_group = int(waiting.group[j])
-                    waiting.remove(j)
-                    if waiting_by_rank is not None:
-                        waiting_by_rank[rank[j]] = False
-                    running.add(j, t)
-                    start_round[j] = t
-                    done += 1
-                    thr = ((m_budget - running.usage_now(t)) // b) * b - 1
-                    groups = groups[waiting.min_s[groups] <= thr]
+            started, tried = _start_skipping(
+                running, waiting, waiting_by_rank, rank, cap, t, start_round
+            )
             head = waiting.head()
             if head is not None and waiting_by_rank is not None and len(running) < cap:
-                # earliest fitting round of further waiting requests: a decision round too
-                extra = np.flatnonzero(waiting_by_rank)[1:]
-                if lookahead > 0:
-                    extra = extra[:lookahead]
-                horizon = running.next_completion()
-                for r in extra.tolist():
-                    e = running.earliest_start(prio_list[r], t + 1, stop_at=horizon)
-                    if horizon is None or e < horizon:
-                        horizon = e
-                if horizon is not None:
-                    lookahead_next = horizon
+                lookahead_next = _lookahead_round(running, waiting_by_rank, prio_list, lookahead, t)
+        done += started
+        checks += tried
         if done == n:
             break
-        # next decision round
-        nxt: float = math.inf
-        c = running.next_completion()
-        if c is not None:
-            nxt = c
-        if next_arrival < n:
-            nxt = min(nxt, int(arr_times[next_arrival]))
-        nxt = min(nxt, lookahead_next)
-        if head is not None and len(running) < cap:
-            stop = None if not math.isfinite(nxt) else int(nxt)
-            nxt = min(nxt, running.earliest_start(head, t + 1, stop_at=stop))
-        if not math.isfinite(nxt):
-            raise RuntimeError("priority walk stalled: nothing running, nothing arriving")
-        t = int(nxt)
+        t = _next_round(running, arrivals, lookahead_next, head, cap, t)
     log.debug("priority walk: n=%d events=%d checks=%d", n, events, checks)
     return WalkResult(start_round=start_round, events=events, checks=checks)

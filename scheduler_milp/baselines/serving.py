@@ -1,7 +1,9 @@
-"""The serving-engine baselines of ALGORITHMS.md: ``fcfs``, ``sf``, ``size``, ``mcsf``, ``svf`` and ``vllm``.
+"""The serving-engine baselines (docs/methods.md): ``fcfs``, ``fcfs-skip``, ``sf``, ``size``,
+``mcsf``, ``svf`` and ``vllm``.
 
 All but ``vllm`` are the shared start rule (:func:`scheduler_milp.baselines.engine.priority_walk`) with a
-priority order; ``vllm`` simulates vLLM's default admission (no look-ahead) with eviction.
+priority order (parameters: :class:`WalkParams`); ``vllm`` simulates vLLM's default admission (no
+look-ahead) with eviction and takes no parameters.
 """
 
 from __future__ import annotations
@@ -10,13 +12,25 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult
 from .engine import RunningSet, natural_rank, priority_from_keys, priority_walk
+
+
+@dataclass(frozen=True)
+class WalkParams(MethodParams):
+    """The priority walks' parameters: ``blocking`` switches the variant (``None``: the method's
+    own), ``lookahead=-1`` makes the skipping walk equal to the round-by-round simulation (see
+    :func:`~scheduler_milp.baselines.engine.priority_walk`)."""
+
+    blocking: bool | None = None
+    lookahead: int = 0
 
 
 def fcfs_priority(instance: Instance) -> IntArray:
@@ -50,13 +64,12 @@ def _walk_method(
 ) -> Callable[[Instance, SolveOptions | None], SolveResult]:
     def run(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
         options = options or SolveOptions()
+        params = WalkParams.of(options)
         t0 = time.perf_counter()
         priority = prio_fn(instance)
         t1 = time.perf_counter()
-        # --param blocking=true|false switches the variant, --param lookahead=-1 makes the skipping
-        # walk equal to the round-by-round simulation (see priority_walk)
-        use_blocking = bool(options.params.get("blocking", blocking))
-        lookahead = int(options.params.get("lookahead", 0))
+        use_blocking = blocking if params.blocking is None else params.blocking
+        lookahead = params.lookahead
         walk = priority_walk(instance, priority, blocking=use_blocking, lookahead=lookahead)
         plan = Plan.checked(instance, walk.start_round)
         t2 = time.perf_counter()
@@ -66,11 +79,18 @@ def _walk_method(
             plan,
             build_seconds=t1 - t0,
             solve_seconds=t2 - t1,
-            stats={"events": walk.events, "checks": walk.checks, "blocking": use_blocking, "lookahead": lookahead},
+            stats={
+                "events": walk.events,
+                "checks": walk.checks,
+                "blocking": use_blocking,
+                "lookahead": lookahead,
+            },
         )
 
     first_line = (prio_fn.__doc__ or name).splitlines()[0].strip()
-    run.__doc__ = f"``{name}``: priority walk by {first_line} ({'blocking' if blocking else 'skipping'})."
+    run.__doc__ = (
+        f"``{name}``: priority walk by {first_line} ({'blocking' if blocking else 'skipping'})."
+    )
     run.__name__ = f"solve_{name.replace('-', '_')}"
     return run
 

@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""The Lagrangian bound by column generation on the time-indexed LP (HiGHS).
+
+The subgradient ascent approaches the LP optimum slowly; a restricted master LP over a few start
+columns per request, priced exactly by :class:`~.dual.Dual`, gets there in far fewer evaluations
+and gives prices from which the ascent only has to polish.  Every priced value is a bound whatever
+the master's state (docs/bounds.md, section 3, "Column generation").  HiGHS loads on first use.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan
-from .dual import Dual, LagrangianResult, initial_prices, plan_and_ub
+from .dual import Dual, LagrangianResult, plan_and_ub, price_shape
 from .simple import proven_bound, safe_ceil
 
 log = logging.getLogger(__name__)
@@ -19,7 +25,15 @@ log = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 
 
-# ---------------------------------------------------------------------- column generation
+def has_highspy() -> bool:
+    """Whether HiGHS (``highspy``) can be imported, i.e. column generation can run."""
+    try:
+        import highspy  # noqa: F401
+    except ImportError:  # pragma: no cover - highspy is a dependency
+        return False
+    return True
+
+
 class _Master:
     """Restricted master LP of the time-indexed model (HiGHS), with columns added on demand.
 
@@ -58,7 +72,15 @@ class _Master:
         size = np.minimum(self.g, self.H - self.g * np.arange(G)).astype(np.float64)
         empty_i = np.zeros(0, dtype=np.int32)
         h.addRows(n, np.ones(n), np.ones(n), 0, empty_i, empty_i, np.zeros(0))
-        h.addRows(G, np.full(G, -inf), size * float(instance.memory_budget), 0, empty_i, empty_i, np.zeros(0))
+        h.addRows(
+            G,
+            np.full(G, -inf),
+            size * float(instance.memory_budget),
+            0,
+            empty_i,
+            empty_i,
+            np.zeros(0),
+        )
         if self.cap is not None:
             h.addRows(G, np.full(G, -inf), size * float(self.cap), 0, empty_i, empty_i, np.zeros(0))
         self.keys: set[int] = set()
@@ -76,7 +98,11 @@ class _Master:
         keys = req * stride + start
         _, first = np.unique(keys, return_index=True)
         first = np.sort(first)
-        first = first[np.fromiter((int(k) not in self.keys for k in keys[first]), dtype=bool, count=len(first))]
+        first = first[
+            np.fromiter(
+                (int(k) not in self.keys for k in keys[first]), dtype=bool, count=len(first)
+            )
+        ]
         req, start = req[first], start[first]
         m = len(req)
         if not m:
@@ -126,7 +152,9 @@ class _Master:
         self.col_start.append(start)
         return m
 
-    def solve(self, time_limit: float) -> tuple[float, FloatArray, FloatArray, FloatArray | None] | None:
+    def solve(
+        self, time_limit: float
+    ) -> tuple[float, FloatArray, FloatArray, FloatArray | None] | None:
         """Solve; ``(objective, convexity duals, per-round memory prices >= 0, batch prices or None)``."""
         h = self.h
         # HiGHS's clock runs across calls: the limit is on its total run time
@@ -138,7 +166,11 @@ class _Master:
         n, G, H, g = self.n, self.G, self.H, self.g
         pi = dual[:n]
         lam = np.repeat(np.maximum(0.0, -dual[n : n + G]), g)[:H]
-        mu = np.repeat(np.maximum(0.0, -dual[n + G : n + 2 * G]), g)[:H] if self.cap is not None else None
+        mu = (
+            np.repeat(np.maximum(0.0, -dual[n + G : n + 2 * G]), g)[:H]
+            if self.cap is not None
+            else None
+        )
         return float(h.getInfo().objective_function_value), pi, lam, mu
 
     @property
@@ -146,7 +178,9 @@ class _Master:
         return int(self.h.getNumCol())
 
 
-def _price(dual: Dual, lam: FloatArray, mu: FloatArray | None, segments: int) -> tuple[float, IntArray, IntArray, IntArray]:
+def _price(
+    dual: Dual, lam: FloatArray, mu: FloatArray | None, segments: int
+) -> tuple[float, IntArray, IntArray, IntArray]:
     """Exact Lagrangian ``L(lam, mu)`` (bucket width 1) and candidate columns.
 
     Returns the value, each request's best start (``max(H, a_i)`` when no start below the
@@ -192,13 +226,17 @@ def _price(dual: Dual, lam: FloatArray, mu: FloatArray | None, segments: int) ->
     return total, best, np.asarray(cand_req, dtype=np.int64), np.asarray(cand_start, dtype=np.int64)
 
 
-def _column_price(dual: Dual, lam: FloatArray, mu: FloatArray | None, req: IntArray, start: IntArray) -> FloatArray:
+def _column_price(
+    dual: Dual, lam: FloatArray, mu: FloatArray | None, req: IntArray, start: IntArray
+) -> FloatArray:
     """Cost plus price of the columns ``(req[j], start[j])`` (starts below the horizon)."""
     P, Q, _ = dual._tables(lam, True)
     o = dual.o[req]
     e = start + o
     t = start.astype(np.float64)
-    price = (dual.s[req] + 1.0 - t) * (P[e] - P[start]) + (Q[e] - Q[start]) + (t + (o - dual.a[req]))
+    price = (
+        (dual.s[req] + 1.0 - t) * (P[e] - P[start]) + (Q[e] - Q[start]) + (t + (o - dual.a[req]))
+    )
     if mu is not None:
         PM = dual._tables(mu, False)[0]
         price += PM[e] - PM[start]
@@ -242,7 +280,7 @@ def lagrangian_cg(
     below = start0 < H
     master.add(np.flatnonzero(below).astype(np.int64), start0[below])
     use_mu = instance.max_batch is not None
-    shape = initial_prices(instance, plan, H)
+    shape = price_shape(instance, plan, H)
     best_val = -math.inf
     best_lam = np.zeros(H)
     best_mu: FloatArray | None = np.zeros(H) if use_mu else None
@@ -273,7 +311,11 @@ def lagrangian_cg(
         if not closed:
             for a_try in (alpha, 0.0) if alpha > 0 else (0.0,):
                 lam = a_try * best_lam + (1.0 - a_try) * lam_m
-                mu = None if mu_m is None or best_mu is None else a_try * best_mu + (1.0 - a_try) * mu_m
+                mu = (
+                    None
+                    if mu_m is None or best_mu is None
+                    else a_try * best_mu + (1.0 - a_try) * mu_m
+                )
                 val, st, cr, cs = _price(dual, lam, mu, segments)
                 done += 1
                 history.append(val)
@@ -288,7 +330,14 @@ def lagrangian_cg(
                     break
             log.debug(
                 "cg %d (g=%d): %.1fs master %.1f (%d cols) L %.1f best %.1f added %d",
-                done, g, time.perf_counter() - t0, lp_value, master.n_cols, val, best_val, added,
+                done,
+                g,
+                time.perf_counter() - t0,
+                lp_value,
+                master.n_cols,
+                val,
+                best_val,
+                added,
             )
         if not added:
             # the (grouped) master is optimal, or its value is reached: refine the groups
@@ -305,5 +354,15 @@ def lagrangian_cg(
             master.add(req, start)
     bound = proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
-    log.info("lagrangian (cg): bound %d after %d pricings, %d columns, master %.1f (H=%d) in %.2fs", bound, done, master.n_cols, lp_value, H, secs)
-    return LagrangianResult(bound, best_val, best_lam, best_start, H, 1, done, secs, history, converged, best_mu)
+    log.info(
+        "lagrangian (cg): bound %d after %d pricings, %d columns, master %.1f (H=%d) in %.2fs",
+        bound,
+        done,
+        master.n_cols,
+        lp_value,
+        H,
+        secs,
+    )
+    return LagrangianResult(
+        bound, best_val, best_lam, best_start, H, 1, done, secs, history, converged, best_mu
+    )

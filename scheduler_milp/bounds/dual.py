@@ -1,8 +1,15 @@
-"""TODO docstring."""
+"""The Lagrangian dual of the time-indexed model, shared by its two solvers.
+
+:class:`Dual` evaluates ``L(prices)`` (the memory rows and, with a batch cap, the batch rows
+priced) with start rounds grouped into buckets in a way that keeps it a bound, and gives the
+subgradient; :func:`price_shape` gives the starting prices and :func:`plan_and_ub` the default
+plan and upper bound.  The subgradient ascent (:mod:`.subgradient`) and column generation
+(:mod:`.colgen`) both read these and report a :class:`LagrangianResult` (docs/bounds.md, section 3
+"Lagrangian relaxation of the time-indexed model").
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,14 +18,12 @@ from numpy.typing import NDArray
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan
 
-log = logging.getLogger(__name__)
-
 FloatArray = NDArray[np.float64]
 
 
 @dataclass
 class LagrangianResult:
-    """Outcome of :func:`lagrangian`.
+    """Outcome of :func:`~.subgradient.lagrangian` and :func:`~.colgen.lagrangian_cg`.
 
     ``bound`` is the proven integer bound (best over all iterations); ``prices[r]`` the memory
     price of round ``r`` at the best iterate (0 beyond the horizon); ``best_starts[i]`` the
@@ -38,14 +43,6 @@ class LagrangianResult:
     history: list[float] = field(default_factory=list)
     converged: bool = False
     batch_prices: FloatArray | None = None
-
-
-def has_highspy() -> bool:
-    try:
-        import highspy  # noqa: F401
-    except ImportError:  # pragma: no cover - highspy is a dependency
-        return False
-    return True
 
 
 class Dual:
@@ -81,7 +78,9 @@ class Dual:
         self.pad = int(self.o.max()) + 2 * self.w + 2
         self.rounds = np.arange(self.H + self.w, dtype=np.float64)
 
-    def _tables(self, prices: FloatArray, linear: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _tables(
+        self, prices: FloatArray, linear: bool
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Prefix sums ``P``, ``Q`` (of ``r * price``) and window minima, padded past ``H``."""
         w = self.w
         ext = np.concatenate((prices, np.zeros(self.pad + w)))
@@ -102,7 +101,10 @@ class Dual:
         return (P, Q, win, PM, winm)
 
     def start_costs(
-        self, i: int, tables: tuple[FloatArray, ...], window: tuple[IntArray, IntArray] | None = None
+        self,
+        i: int,
+        tables: tuple[FloatArray, ...],
+        window: tuple[IntArray, IntArray] | None = None,
     ) -> tuple[int, FloatArray] | None:
         """Request ``i``'s buckets below the horizon: the first start ``a0`` and the cost bounds.
 
@@ -149,7 +151,10 @@ class Dual:
         return a0, cost
 
     def evaluate(
-        self, lam: FloatArray, mu: FloatArray | None, window: tuple[IntArray, IntArray] | None = None
+        self,
+        lam: FloatArray,
+        mu: FloatArray | None,
+        window: tuple[IntArray, IntArray] | None = None,
     ) -> tuple[float, IntArray, IntArray, IntArray]:
         """Dual value, and per request the chosen start ``u`` and its base coverage ``[v, e)``.
 
@@ -205,7 +210,7 @@ class Dual:
         return mem, count
 
 
-def initial_prices(instance: Instance, plan: Plan | None, horizon: int) -> FloatArray:
+def price_shape(instance: Instance, plan: Plan | None, horizon: int) -> FloatArray:
     """A starting price shape: requests not yet finished in a heuristic plan, per unit of memory.
 
     A unit of memory in round ``r`` is worth about the number of requests still waiting for it,

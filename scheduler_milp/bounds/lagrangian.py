@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""The Lagrangian bound and its sawtooth lifts in one time budget: what ``lagrange`` and ``auto`` run.
+
+:func:`lifted_lagrangian` orders the work by what it buys per second: the sawtooth lift at the
+fluid prices (one sort, then one compiled pass) first, then the ascent or column generation
+(:func:`~.subgradient.lagrangian`), then the lift at the prices it found, which accounts for
+arrivals.  Each lift is tried only where ``n * H`` keeps its pass affordable (docs/bounds.md,
+section 4 "Sawtooth lift of the Lagrangian", "Fluid prices").  :func:`best_lower_bound` adds the
+closed-form bounds.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from numpy.typing import NDArray
 
 from ..model.instance import Instance
 from ..model.plan import Plan
+from ..model.result import TRIVIAL_BOUND_SOURCE
 from .dual import LagrangianResult, plan_and_ub
 from .simple import busy_time_bound, proven_bound, volume_bound
 from .subgradient import lagrangian
@@ -22,17 +31,17 @@ log = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 
 
-#: the sawtooth lift at the ascent's prices is tried when ``n * H`` is at most this (about 1 s per 1.2e7 pairs,
-#: compiled, with the cuts' ages; 3e7 until the eleventh session, like the ascent's ``max_cells``)
+#: the sawtooth lift at the ascent's prices is tried when ``n * H`` is at most this (its compiled
+#: pass, with the cuts' ages, is linear in ``n * H``); the same limit as the ascent's ``max_cells``
 LIFT_MAX_CELLS = 100_000_000
 #: share of a Lagrangian phase's seconds kept for the lift at the ascent's prices when it applies
 LIFT_SHARE = 0.1
-#: the lift at the fluid prices is tried when ``n * H`` is at most this (the whole 19,366-request
-#: conversation trace has 1.55e9 pairs: about 30 s for its first grid of ``theta``)
+#: the lift at the fluid prices is tried when ``n * H`` is at most this: the whole conversation
+#: trace fits, where its first grid of ``theta`` is slow but gives the strongest bound
 FLUID_MAX_CELLS = 3_000_000_000
-#: share of a Lagrangian phase's seconds the lift at the fluid prices may take, before the ascent
-#: (0.25 until the ninth session; the grid with the cuts' ages made it slower, and where it is slow
-#: (BWB, the whole trace) the ascent has to bucket rounds and stays below busy-time anyway)
+#: share of a Lagrangian phase's seconds the lift at the fluid prices may take, before the ascent;
+#: where the lift is slow (long horizons) the ascent has to bucket rounds and its bound is weak
+#: anyway, so the lift may take half
 FLUID_SHARE = 0.5
 
 
@@ -43,10 +52,9 @@ def fluid_prices(instance: Instance, horizon: int) -> FloatArray:
     ``M``: the ``k``-th smallest is done at ``P_k / M`` (``P_k``: the sum of the ``k`` smallest
     volumes). The price of a unit of memory in round ``r`` is the number of requests not done by
     then, divided by ``M``: what one more unit of memory in that round would save the fluid
-    schedule. Any prices ``>= 0`` give a bound (docs/bounds.md, sections 3-4). These cost one sort.
-    On the 1,000-request mixed backlogs the Lagrangian at them is 0.01%, 0.09% and 0.6% below the
-    ascent's best (M = 16,384, 65,536, 262,144); on the whole conversation trace it is above the
-    bucketed ascent's bound, which stays below busy-time there.
+    schedule. Any prices ``>= 0`` give a bound (docs/bounds.md, sections 3-4, "Fluid prices").
+    They cost one sort and come close to the ascent's best on backlogs without arrivals; on very
+    long horizons, where the ascent must bucket rounds, the Lagrangian at them is the stronger one.
     """
     done = np.cumsum(np.sort(instance.volume.astype(np.float64))) / float(instance.memory_budget)
     unfinished = instance.n - np.searchsorted(done, np.arange(max(int(horizon), 1)), side="right")
@@ -58,7 +66,13 @@ def _lift_applies(instance: Instance, horizon: int, max_cells: int | None = None
     return instance.n * max(int(horizon), 1) <= (LIFT_MAX_CELLS if max_cells is None else max_cells)
 
 
-def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: str, batch_prices: FloatArray | None = None) -> int | None:
+def _lift_at(
+    instance: Instance,
+    prices: FloatArray,
+    deadline: float,
+    source: str,
+    batch_prices: FloatArray | None = None,
+) -> int | None:
     """The sawtooth bound at ``prices`` (and ``batch_prices``), rounded safely; ``None`` when the deadline passes first."""
     from .sawtooth import sawtooth_bound
 
@@ -71,7 +85,9 @@ def _lift_at(instance: Instance, prices: FloatArray, deadline: float, source: st
     return bound
 
 
-def sawtooth_lift(instance: Instance, result: LagrangianResult, deadline: float = math.inf) -> int | None:
+def sawtooth_lift(
+    instance: Instance, result: LagrangianResult, deadline: float = math.inf
+) -> int | None:
     """The sawtooth bound at ``result``'s prices, rounded safely (docs/bounds.md, section 4); ``None`` if not tried.
 
     Not tried when ``n * H`` exceeds
@@ -94,7 +110,10 @@ def fluid_lift(instance: Instance, horizon: int, deadline: float = math.inf) -> 
 
 
 def lifted_lagrangian(
-    instance: Instance, time_limit: float | None, offer: Callable[[str, int], None] | None = None, **kwargs: Any
+    instance: Instance,
+    time_limit: float | None,
+    offer: Callable[[str, int], None] | None = None,
+    **kwargs: Any,
 ) -> tuple[LagrangianResult, int | None, float | None]:
     """The sawtooth lift at the fluid prices, :func:`lagrangian`, then the lift at its prices, within ``time_limit``.
 
@@ -131,11 +150,16 @@ def lifted_lagrangian(
     return res, max(lifts, default=None), own
 
 
-def best_lower_bound(instance: Instance, ub: int | None = None, time_limit: float | None = 30.0, plan: Plan | None = None) -> tuple[int, str]:
+def best_lower_bound(
+    instance: Instance,
+    ub: int | None = None,
+    time_limit: float | None = 30.0,
+    plan: Plan | None = None,
+) -> tuple[int, str]:
     """The best proven bound within ``time_limit`` seconds: ``(value, name)`` of the winner."""
     t0 = time.perf_counter()
     found = [
-        (instance.trivial_lower_bound(), "sum_output"),
+        (instance.trivial_lower_bound(), TRIVIAL_BOUND_SOURCE),
         (volume_bound(instance), "volume"),
         (busy_time_bound(instance), "busy-time"),
     ]

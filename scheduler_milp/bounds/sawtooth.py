@@ -23,11 +23,11 @@ M sum_r lambda_r - theta W`` is a lower bound for every ``lambda, theta >= 0``. 
 back the Lagrangian ``L(lambda)``; :func:`sawtooth_bound` takes the prices of the Lagrangian ascent
 and maximises over ``theta`` (``L_saw`` is concave in ``theta``: a minimum of affine functions).
 
-Since the ninth session the second fact is priced in a stronger form: in a round of ``E`` at age
-``A`` of request ``i`` it holds ``s_i + A``, not only ``s_i + 1`` (docs/bounds.md, "The cuts'
-ages"). A run's cut cost then depends on where the cuts fall; its cheapest value ``H_i(rho)`` is
-tabulated per request (:func:`_cut_costs`) and read on chords (:func:`_cut_lower`), and the larger
-of the two lower bounds is taken per start.
+The second fact is priced in a stronger form: in a round of ``E`` at age ``A`` of request ``i``
+it holds ``s_i + A``, not only ``s_i + 1`` (docs/bounds.md, "The cuts' ages"). A run's cut cost
+then depends on where the cuts fall; its cheapest value ``H_i(rho)`` is tabulated per request
+(:func:`_cut_costs`) and read on chords (:func:`_cut_lower`), and the larger of the two lower
+bounds is taken per start.
 
 With block size ``B > 1`` a request holds ``B ceil((s_i + k) / B) >= s_i + k`` and grows by at
 least ``B floor(d / B)`` over ``d`` rounds, so ``usage(r) + sum_(i running) (mem_i(age + delta(r)) -
@@ -40,8 +40,8 @@ Lagrangian (``nu_r >= 0``): each run pays the sum of its rounds' ``nu_r`` and ``
 nu_r`` is subtracted (docs/bounds.md, section 4, "Computation").
 
 The kernel is compiled with numba (one pass over every ``(request, start)`` pair evaluates a whole
-grid of ``theta`` values); it lives apart from :mod:`scheduler_milp.bounds` so that importing the
-bounds does not import numba.
+grid of ``theta`` values); only the lifts in :mod:`.lagrangian` import it, when they run, so
+that the other bounds never load numba.
 """
 
 from __future__ import annotations
@@ -62,13 +62,15 @@ WIDE_GRID = np.geomspace(1e-4, 10.0, 16)
 FINE_SPAN = 4.0
 #: the ratios ``rho = theta / lam_min`` at which each request's cut cost ``H_i(rho)`` is tabulated
 CUT_RHOS = np.geomspace(1e-5, 1e3, 49)
-_LOG_RHO0 = float(math.log(CUT_RHOS[0]))  # the grid's log start and inverse log step: the interval of a rho
+_LOG_RHO0 = float(
+    math.log(CUT_RHOS[0])
+)  # the grid's log start and inverse log step: the interval of a rho
 _INV_LOG_STEP = float(1.0 / math.log(CUT_RHOS[1] / CUT_RHOS[0]))
 
 
 @njit(cache=True, nogil=True)
 def _cut_costs(prompt, output, rhos, out):  # pragma: no cover - compiled
-    """``out[i, g] = H_i(rhos[g])``: the cheapest way to cut request ``i``'s run (ninth session).
+    """``out[i, g] = H_i(rhos[g])``: the cheapest way to cut request ``i``'s run.
 
     ``H_i(rho) = min over m and real L_1..L_m >= 0 with sum L = o_i of
     sum_j L_j (L_j - 1) / 2 + rho ((m - 1) s_i + sum_(j < m) A_j)``, ``A_j = L_1 + ... + L_j``: the
@@ -121,7 +123,22 @@ def _cut_lower(row, rho, log_rho, rhos, log_rho0, inv_log_step):  # pragma: no c
 
 
 @njit(cache=True, nogil=True)
-def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos, log_rho0, inv_log_step, aged, block):  # pragma: no cover - compiled
+def _lifted(
+    base,
+    low,
+    o,
+    s1,
+    inv_root,
+    thetas,
+    log_thetas,
+    cost,
+    cut_row,
+    rhos,
+    log_rho0,
+    inv_log_step,
+    aged,
+    block,
+):  # pragma: no cover - compiled
     """Lower ``cost[k]`` to the lifted cost of one start (``base``, ``low`` = smallest price of the run).
 
     The run's part is the larger of two lower bounds of the same quantity: equal segments with
@@ -144,7 +161,9 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
             continue  # the larger part can only be larger still
         if aged and low > 0.0:
             rho = thetas[k] / low
-            with_ages = thetas[k] * s1 + low * _cut_lower(cut_row, rho, log_thetas[k] - log_low, rhos, log_rho0, inv_log_step)
+            with_ages = thetas[k] * s1 + low * _cut_lower(
+                cut_row, rho, log_thetas[k] - log_low, rhos, log_rho0, inv_log_step
+            )
             if with_ages > part:
                 part = with_ages
         c = base + max(thetas[k] * s1, part - shortfall)
@@ -153,7 +172,27 @@ def _lifted(base, low, o, s1, inv_root, thetas, log_thetas, cost, cut_row, rhos,
 
 
 @njit(cache=True, nogil=True)
-def _pass(prefix, moment, excess, block, batch, table, horizon, prompt, output, arrival, first, last, thetas, out, cuts, rhos, log_rho0, inv_log_step, aged):  # pragma: no cover - compiled
+def _pass(
+    prefix,
+    moment,
+    excess,
+    block,
+    batch,
+    table,
+    horizon,
+    prompt,
+    output,
+    arrival,
+    first,
+    last,
+    thetas,
+    out,
+    cuts,
+    rhos,
+    log_rho0,
+    inv_log_step,
+    aged,
+):  # pragma: no cover - compiled
     """Add ``min_t`` of the lifted cost of requests ``first..last-1`` to ``out[k]`` for each ``thetas[k]``.
 
     ``batch``: prefix sums of the batch prices (all 0 without a batch cap); a run pays their sum.
@@ -181,9 +220,18 @@ def _pass(prefix, moment, excess, block, batch, table, horizon, prompt, output, 
         for j in range(count):
             t = a + j
             if t < horizon:
-                base[j] = t + o - a + (s1 - t) * (prefix[t + o] - prefix[t]) + (moment[t + o] - moment[t]) + (batch[t + o] - batch[t])
+                base[j] = (
+                    t
+                    + o
+                    - a
+                    + (s1 - t) * (prefix[t + o] - prefix[t])
+                    + (moment[t + o] - moment[t])
+                    + (batch[t + o] - batch[t])
+                )
                 if block > 1:  # mem(k) = s + k + ((t - s - 1 - r) mod B) in round r = t + k - 1
-                    q = ((t - int(s1)) % block + block) % block  # non-negative whatever the sign rule
+                    q = (
+                        (t - int(s1)) % block + block
+                    ) % block  # non-negative whatever the sign rule
                     base[j] += excess[t + o, q] - excess[t, q]
             else:
                 base[j] = float(t + o - a)
@@ -197,10 +245,27 @@ def _pass(prefix, moment, excess, block, batch, table, horizon, prompt, output, 
             ceiling = np.inf if phase == 0 else cost.max()
             for j in range(count):
                 t = a + j
-                if (phase == 0 and t != best_t) or (phase == 1 and (t == best_t or base[j] >= ceiling)):
+                if (phase == 0 and t != best_t) or (
+                    phase == 1 and (t == best_t or base[j] >= ceiling)
+                ):
                     continue
                 low = min(table[level, t], table[level, t + o - span]) if t < horizon else 0.0
-                _lifted(base[j], low, o, s1, inv_root, thetas, log_thetas, cost, cuts[i], rhos, log_rho0, inv_log_step, aged, block)
+                _lifted(
+                    base[j],
+                    low,
+                    o,
+                    s1,
+                    inv_root,
+                    thetas,
+                    log_thetas,
+                    cost,
+                    cuts[i],
+                    rhos,
+                    log_rho0,
+                    inv_log_step,
+                    aged,
+                    block,
+                )
         for k in range(n_theta):
             out[k] += cost[k]
 
@@ -221,7 +286,9 @@ class _Tables:
     """Prefix sums and the range-minimum table of the memory prices, and prefix sums of the batch
     prices (all 0 without a batch cap); shared by every ``theta``."""
 
-    def __init__(self, instance: Instance, prices: FloatArray, batch_prices: FloatArray | None = None):
+    def __init__(
+        self, instance: Instance, prices: FloatArray, batch_prices: FloatArray | None = None
+    ):
         lam = np.maximum(np.asarray(prices, dtype=np.float64), 0.0)
         self.n = instance.n
         self.horizon = int(lam.size)
@@ -250,7 +317,9 @@ class _Tables:
             self.fixed += float(instance.max_batch) * float(kept.sum())
         self.batch = np.concatenate(([0.0], np.cumsum(mu)))
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
-        self._cuts: FloatArray | None = None  # the cut-cost table, built by the first pass with ages
+        self._cuts: FloatArray | None = (
+            None  # the cut-cost table, built by the first pass with ages
+        )
 
     def cuts(self) -> FloatArray:
         """``H_i`` at :data:`CUT_RHOS` for every request (:func:`_cut_costs`), built once."""
@@ -259,10 +328,12 @@ class _Tables:
             _cut_costs(self.prompt, self.output, CUT_RHOS, self._cuts)
         return self._cuts
 
-    def values(self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, aged: bool = True) -> FloatArray | None:
+    def values(
+        self, thetas: FloatArray, deadline: float = math.inf, chunk: int = 64, aged: bool = True
+    ) -> FloatArray | None:
         """``L_saw`` at these prices for each ``theta > 0`` of ``thetas``; ``None`` past ``deadline``.
 
-        ``aged=False`` leaves out the cuts' ages (``_cut_costs``): a weaker bound, about half the time.
+        ``aged=False`` leaves out the cuts' ages (``_cut_costs``): a weaker bound, faster.
         """
         grid = np.asarray(thetas, dtype=np.float64)
         if (grid <= 0).any():
@@ -273,13 +344,36 @@ class _Tables:
             if time.perf_counter() >= deadline:
                 return None
             last = min(self.n, first + chunk)
-            _pass(self.prefix, self.moment, self.excess, self.block, self.batch, self.table, self.horizon, self.prompt, self.output, self.arrival, first, last, grid, out,
-                  cuts, CUT_RHOS, _LOG_RHO0, _INV_LOG_STEP, aged)
+            _pass(
+                self.prefix,
+                self.moment,
+                self.excess,
+                self.block,
+                self.batch,
+                self.table,
+                self.horizon,
+                self.prompt,
+                self.output,
+                self.arrival,
+                first,
+                last,
+                grid,
+                out,
+                cuts,
+                CUT_RHOS,
+                _LOG_RHO0,
+                _INV_LOG_STEP,
+                aged,
+            )
         return np.asarray(out - self.fixed - grid * self.budget, dtype=np.float64)
 
 
 def lifted_values(
-    instance: Instance, prices: FloatArray, thetas: FloatArray, deadline: float = math.inf, batch_prices: FloatArray | None = None
+    instance: Instance,
+    prices: FloatArray,
+    thetas: FloatArray,
+    deadline: float = math.inf,
+    batch_prices: FloatArray | None = None,
 ) -> FloatArray | None:
     """``L_saw(prices, theta)`` for each ``theta > 0`` of ``thetas`` (module docstring); ``None`` past ``deadline``.
 
@@ -290,7 +384,10 @@ def lifted_values(
 
 
 def sawtooth_bound(
-    instance: Instance, prices: FloatArray, deadline: float = math.inf, batch_prices: FloatArray | None = None
+    instance: Instance,
+    prices: FloatArray,
+    deadline: float = math.inf,
+    batch_prices: FloatArray | None = None,
 ) -> tuple[float, float] | None:
     """``max_theta L_saw(prices, theta)`` and its ``theta`` (module docstring); ``None`` past the deadline.
 
@@ -307,7 +404,10 @@ def sawtooth_bound(
     tab = _Tables(instance, prices, batch_prices)
     best_value, best_theta = -math.inf, 0.0
     grid = tab.scale * WIDE_GRID
-    for aged in (False, True):  # the wide grid without the cuts' ages (fast), the fine grid with them
+    for aged in (
+        False,
+        True,
+    ):  # the wide grid without the cuts' ages (fast), the fine grid with them
         values = tab.values(grid, deadline, aged=aged)
         if values is None:
             break

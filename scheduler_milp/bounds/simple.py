@@ -1,8 +1,11 @@
-"""TODO docstring."""
+"""The closed-form lower bounds: volume and mean busy time, and the safe rounding every bound uses.
+
+Both cost a sort and hold with arrivals, any block size and a batch cap (docs/bounds.md, sections
+1 "Volume bound" and 2 "Mean-busy-time bound").  :func:`proven_bound` turns any float bound into a
+proven integer one; the Lagrangian bounds round through it too.
+"""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,12 +13,7 @@ from numpy.typing import NDArray
 from ..model.instance import Instance, IntArray
 from ..model.result import round_bound
 
-log = logging.getLogger(__name__)
-
 FloatArray = NDArray[np.float64]
-
-
-PLAN_METHODS = ("sf", "svf", "fcfs", "mcsf", "size")
 
 
 def safe_ceil(value: float) -> int:
@@ -69,7 +67,9 @@ def _mean_offsets(instance: Instance) -> FloatArray:
     out = np.empty(instance.n)
     for i in range(instance.n):
         k = np.arange(1, int(instance.output_len[i]) + 1, dtype=np.float64)
-        mem = np.asarray(instance.mem(i, np.arange(1, int(instance.output_len[i]) + 1)), dtype=np.float64)
+        mem = np.asarray(
+            instance.mem(i, np.arange(1, int(instance.output_len[i]) + 1)), dtype=np.float64
+        )
         out[i] = float((mem * (k - 0.5)).sum()) / float(vol[i])
     return out
 
@@ -104,10 +104,15 @@ def busy_time_bound(instance: Instance) -> int:
     m = float(instance.memory_budget)
     vol = instance.volume.astype(np.float64)
     peak = instance.peak_memory.astype(np.float64)
-    value = _moment_bound(vol, peak, m) + float((instance.output_len - _mean_offsets(instance)).sum())
+    value = _moment_bound(vol, peak, m) + float(
+        (instance.output_len - _mean_offsets(instance)).sum()
+    )
     if instance.max_batch is not None:
         out = instance.output_len.astype(np.float64)
-        by_batch = _moment_bound(out, np.ones(instance.n), float(instance.max_batch)) + float(out.sum()) / 2.0
+        by_batch = (
+            _moment_bound(out, np.ones(instance.n), float(instance.max_batch))
+            + float(out.sum()) / 2.0
+        )
         value = max(value, by_batch)
     value -= float(instance.arrival.sum())
     return proven_bound(instance, value)

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""Where the runs execute: a local pool of worker processes, or Ray tasks.
+
+Both take the specs to run, hand each finished run's row to ``on_row`` in the parent process,
+and enforce a hard timeout per run (the local pool kills and replaces the worker, Ray cancels
+the task), recording the overrun as a failed run.  Workers that die are recorded likewise.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from .grid import RunSpec
 from .run import failure_row, one_line, run_one
 
 log = logging.getLogger(__name__)
+
 
 def _worker_main(conn: Connection, parent_pid: int) -> None:
     """Worker loop: receive a spec, send back its row; exit when the parent goes away."""
@@ -76,7 +82,9 @@ class LocalPool:
         # forkserver: workers do not inherit the parent's threads or locks (safe with Ray or
         # solver threads in the parent) and start fast from a server that pre-imported numpy.
         self.ctx = mp.get_context("forkserver")
-        self.ctx.set_forkserver_preload(["numpy", "scheduler_milp.registry", "scheduler_milp.model.instance"])
+        self.ctx.set_forkserver_preload(
+            ["numpy", "scheduler_milp.registry", "scheduler_milp.model.instance"]
+        )
         self.workers: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
@@ -127,7 +135,10 @@ class LocalPool:
                         w.process.join(timeout=5)
                         code = w.process.exitcode
                         row = failure_row(
-                            spec, f"worker died (exit code {code})", "error", time.monotonic() - w.started
+                            spec,
+                            f"worker died (exit code {code})",
+                            "error",
+                            time.monotonic() - w.started,
                         )
                         self._replace(w)
                     w.spec = None
@@ -139,10 +150,19 @@ class LocalPool:
                     limit = hard_timeout(w.spec)
                     if limit is not None and now - w.started > limit:
                         spec = w.spec
-                        log.warning("%s: killing worker after %.0f s (hard timeout)", spec.key, limit)
+                        log.warning(
+                            "%s: killing worker after %.0f s (hard timeout)", spec.key, limit
+                        )
                         self._replace(w)
                         w.spec = None
-                        on_row(failure_row(spec, f"hard timeout: worker killed after {limit:g} s", "time_limit", now - w.started))
+                        on_row(
+                            failure_row(
+                                spec,
+                                f"hard timeout: worker killed after {limit:g} s",
+                                "time_limit",
+                                now - w.started,
+                            )
+                        )
                 tick()
         finally:
             for w in self.workers:
@@ -169,6 +189,11 @@ def run_ray(
     tick: Callable[[], None] = lambda: None,
     plugins: Sequence[str] = (),
 ) -> None:
+    """Run ``specs`` as Ray tasks, at most ``jobs`` at a time (default: the cluster's CPUs).
+
+    Joins the cluster at ``address`` or starts Ray locally (and shuts it down afterwards);
+    ``on_row`` receives each finished, failed or cancelled run's row in the calling process.
+    """
     try:
         import ray
     except ImportError:
@@ -211,7 +236,14 @@ def run_ray(
                 if limit is not None and now - t0 > limit:
                     ray.cancel(ref, force=True)
                     del in_flight[ref]
-                    on_row(failure_row(spec, f"hard timeout: task cancelled after {limit:g} s", "time_limit", now - t0))
+                    on_row(
+                        failure_row(
+                            spec,
+                            f"hard timeout: task cancelled after {limit:g} s",
+                            "time_limit",
+                            now - t0,
+                        )
+                    )
             tick()
     finally:
         if started_here:

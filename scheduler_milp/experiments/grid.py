@@ -1,4 +1,8 @@
-"""TODO docstring."""
+"""The grid of a sweep: one :class:`RunSpec` per (instance file, method, seed).
+
+A spec's :attr:`RunSpec.key` identifies the run for resuming; the instance enters it by the hash
+of the file's bytes (and its path), so an edited instance file is a new run.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -74,16 +79,36 @@ def make_grid(
     params: dict[str, Any] | None = None,
     threads: int = 1,
 ) -> list[RunSpec]:
-    """All (instance, method, seed) runs, instance-major so that early results cover instances."""
+    """All (instance, method, seed) runs, instance-major so that early results cover instances.
+
+    Each method gets the ``params`` its parameter class has, typed by it (so that a run's key does
+    not depend on how a value was spelt); a key that no method of the grid takes is an error.
+    """
+    from ..model.params import ParameterError
     from ..registry import get_method
 
+    params = params or {}
+    per_method: dict[str, tuple[tuple[str, Any], ...]] = {}
+    taken: set[str] = set()
     for m in methods:
-        get_method(m)  # fail before any run on an unknown name
-    frozen_params = tuple(sorted((params or {}).items()))
+        spec = get_method(m)  # fail before any run on an unknown name
+        own = {k: v for k, v in params.items() if k in spec.params_class().names()}
+        parsed = spec.parse_params(own)
+        per_method[m] = tuple(sorted((k, getattr(parsed, k)) for k in own))
+        taken.update(own)
+    unused = sorted(set(params) - taken)
+    if unused:
+        raise ParameterError(
+            f"no method of the grid takes the parameter {', '.join(map(repr, unused))}"
+        )
     grid = []
     for path in instance_paths:
         digest = file_hash(path)
         for method in methods:
             for seed in seeds:
-                grid.append(RunSpec(path, digest, method, int(seed), time_limit, frozen_params, threads))
+                grid.append(
+                    RunSpec(
+                        path, digest, method, int(seed), time_limit, per_method[method], threads
+                    )
+                )
     return grid

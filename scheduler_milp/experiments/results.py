@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""``results.csv``: the raw runs plus the columns that depend on all runs of an instance.
+
+:func:`derive_results` pools bounds and optima over every run of an instance, :func:`write_results`
+writes the table atomically, :func:`summary_table` and :func:`summarize` give the per-method view.
+Everything here is a function of ``runs.jsonl`` alone, so the table can always be rebuilt.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ from .store import RAW_FILE, RESULTS_FILE, read_runs
 log = logging.getLogger(__name__)
 
 # results.csv columns, in order; timing columns are listed apart so tests can compare the rest.
-TIMING_COLUMNS = ("build_seconds", "solve_seconds", "seconds", "wall_seconds", "finished_at", "host")
+TIMING_COLUMNS = (
+    "build_seconds",
+    "solve_seconds",
+    "seconds",
+    "wall_seconds",
+    "finished_at",
+    "host",
+)
 RESULT_COLUMNS = (
     "instance", "instance_path", "instance_hash", "n", "memory", "block_size", "max_batch",
     "method", "kind", "seed", "time_limit", "params", "status", "stop_reason", "objective",
@@ -23,7 +35,10 @@ RESULT_COLUMNS = (
     "recorded_optimum", "key", "git_rev", "versions", "finished_at", "host",
 )  # fmt: skip
 
-def derive_results(raw_rows: Sequence[dict[str, Any]], only_keys: set[str] | None = None) -> list[dict[str, Any]]:
+
+def derive_results(
+    raw_rows: Sequence[dict[str, Any]], only_keys: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Add the columns that depend on all runs of an instance (bounds and optima are pooled
     over every run in the raw file, including runs outside ``only_keys``).
 
@@ -40,7 +55,13 @@ def derive_results(raw_rows: Sequence[dict[str, Any]], only_keys: set[str] | Non
     for digest, rows in by_instance.items():
         bounds = [r["lower_bound"] for r in rows if r.get("lower_bound") is not None]
         recorded = [r["recorded_optimum"] for r in rows if r.get("recorded_optimum") is not None]
-        proven = sorted({r["objective"] for r in rows if r.get("status") == "optimal" and r.get("objective") is not None})
+        proven = sorted(
+            {
+                r["objective"]
+                for r in rows
+                if r.get("status") == "optimal" and r.get("objective") is not None
+            }
+        )
         objectives = [r["objective"] for r in rows if r.get("objective") is not None]
         conflicts = []
         optimum = proven[0] if proven else (recorded[0] if recorded else None)
@@ -52,7 +73,12 @@ def derive_results(raw_rows: Sequence[dict[str, Any]], only_keys: set[str] | Non
             conflicts.append(f"bound {best_bound} above a valid plan's objective {best_objective}")
         for text in conflicts:
             log.warning("instance %s: %s", rows[0].get("instance_path"), text)
-        pooled[digest] = {"optimum": optimum, "best_bound": best_bound, "best_objective": best_objective, "conflict": "; ".join(conflicts)}
+        pooled[digest] = {
+            "optimum": optimum,
+            "best_bound": best_bound,
+            "best_objective": best_objective,
+            "conflict": "; ".join(conflicts),
+        }
     out = []
     for r in raw_rows:
         if only_keys is not None and r["key"] not in only_keys:
@@ -79,7 +105,17 @@ def write_results(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) 
     import pandas as pd
 
     frame = pd.DataFrame(list(rows), columns=list(RESULT_COLUMNS))
-    for col in ("n", "memory", "block_size", "max_batch", "objective", "lower_bound", "best_bound", "optimum", "recorded_optimum"):
+    for col in (
+        "n",
+        "memory",
+        "block_size",
+        "max_batch",
+        "objective",
+        "lower_bound",
+        "best_bound",
+        "optimum",
+        "recorded_optimum",
+    ):
         frame[col] = frame[col].astype("Int64")
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -113,7 +149,10 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     table = []
     for method, rs in methods.items():
         gaps = np.array([100 * r["gap"] for r in rs if r.get("gap") is not None], dtype=float)
-        opt_gaps = np.array([100 * r["gap_to_optimum"] for r in rs if r.get("gap_to_optimum") is not None], dtype=float)
+        opt_gaps = np.array(
+            [100 * r["gap_to_optimum"] for r in rs if r.get("gap_to_optimum") is not None],
+            dtype=float,
+        )
         secs = np.array([r["seconds"] for r in rs if r.get("seconds") is not None], dtype=float)
         table.append(
             {
@@ -121,7 +160,9 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "runs": len(rs),
                 "plans": sum(r.get("objective") is not None for r in rs),
                 "optimal": sum(r.get("status") == "optimal" for r in rs),
-                "errors": sum(bool(r.get("error")) and r.get("stop_reason") != "too_large" for r in rs),
+                "errors": sum(
+                    bool(r.get("error")) and r.get("stop_reason") != "too_large" for r in rs
+                ),
                 "declined": sum(r.get("stop_reason") == "too_large" for r in rs),
                 "gap_mean": float(gaps.mean()) if gaps.size else None,
                 "gap_median": float(np.median(gaps)) if gaps.size else None,
@@ -134,7 +175,13 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "seconds_max": float(secs.max()) if secs.size else None,
             }
         )
-    table.sort(key=lambda t: (t["gap_mean"] is None, t["gap_mean"] if t["gap_mean"] is not None else 0.0, t["method"]))
+    table.sort(
+        key=lambda t: (
+            t["gap_mean"] is None,
+            t["gap_mean"] if t["gap_mean"] is not None else 0.0,
+            t["method"],
+        )
+    )
     return table
 
 
@@ -155,11 +202,26 @@ def summarize(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
             _fmt(t["seconds_mean"], ".3g"), _fmt(t["seconds_max"], ".3g"),
         ])  # fmt: skip
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in body]
         return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    lines = [
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
+    ]
     for r in body:
-        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
     return "\n".join(lines)

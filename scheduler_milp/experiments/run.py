@@ -1,4 +1,10 @@
-"""TODO docstring."""
+"""One run of the grid, as executed in a worker: load the instance, solve, return a raw row.
+
+:func:`run_one` never raises: a method that declines the instance (``ModelTooLarge``) gives a
+row with ``stop_reason`` ``too_large``, any other exception (including a ``ParameterError`` for
+an unknown parameter) a row with its one-line ``error``.  :func:`load_plugins` imports modules
+that register extra methods, in whichever process runs them.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..model.params import ParameterError
 from ..model.result import ModelTooLarge
 from .grid import RunSpec
 
 log = logging.getLogger(__name__)
 
+
 def one_line(err: BaseException) -> str:
+    """An exception as one line of at most 500 characters: ``Type: message``."""
     text = f"{type(err).__name__}: {err}".replace("\n", " ")
     return text[:500]
 
@@ -59,7 +68,9 @@ def load_plugins(plugins: Sequence[str]) -> None:
         _LOADED_PLUGINS.add(plugin)
 
 
-def run_one(spec: RunSpec, instance_text: str | None = None, plugins: Sequence[str] = ()) -> dict[str, Any]:
+def run_one(
+    spec: RunSpec, instance_text: str | None = None, plugins: Sequence[str] = ()
+) -> dict[str, Any]:
     """Run one grid point and return its raw row; never raises (errors go to ``error``).
 
     ``instance_text`` (the file's content) lets a remote worker run without the file system;
@@ -85,27 +96,29 @@ def run_one(spec: RunSpec, instance_text: str | None = None, plugins: Sequence[s
             max_batch=instance.max_batch,
             recorded_optimum=_recorded_optimum(instance.meta),
         )
-        method = get_method(spec.method)
-        row["kind"] = method.kind
-        if method.max_n is not None and instance.n > method.max_n:
-            # declined up front: the method's own size limit, not a failure of the sweep
-            row.update(stop_reason="too_large", error=f"declined: n={instance.n} > max_n={method.max_n}")
-        else:
-            options = SolveOptions(
-                time_limit=spec.time_limit, seed=spec.seed, threads=spec.threads, params=dict(spec.params)
-            )
-            result = solve(instance, spec.method, options)
-            row.update(
-                status=result.status.value,
-                stop_reason=result.stop_reason.value,
-                objective=result.objective,
-                lower_bound=result.lower_bound,
-                own_gap=result.gap,
-                build_seconds=round(result.build_seconds, 6),
-                solve_seconds=round(result.solve_seconds, 6),
-            )
-    except ModelTooLarge as err:  # the method's own model-size check: declined, like max_n above
+        row["kind"] = get_method(spec.method).kind
+        options = SolveOptions(
+            time_limit=spec.time_limit,
+            seed=spec.seed,
+            threads=spec.threads,
+            params=dict(spec.params),
+        )
+        result = solve(instance, spec.method, options)
+        row.update(
+            status=result.status.value,
+            stop_reason=result.stop_reason.value,
+            objective=result.objective,
+            lower_bound=result.lower_bound,
+            own_gap=result.gap,
+            build_seconds=round(result.build_seconds, 6),
+            solve_seconds=round(result.solve_seconds, 6),
+        )
+    except ModelTooLarge as err:  # beyond the method's size limit or its own model-size check
         row.update(stop_reason="too_large", error=f"declined: {one_line(err)}")
+    except (
+        ParameterError
+    ) as err:  # an unknown or ill-typed parameter: the run's error, no traceback
+        row["error"] = one_line(err)
     except Exception as err:  # a failing method is a recorded result, not the end of the sweep
         row["error"] = one_line(err)
         log.debug("run %s failed", spec.key, exc_info=True)
@@ -131,4 +144,5 @@ def _base_row(spec: RunSpec, error: str, stop_reason: str) -> dict[str, Any]:
 
 
 def failure_row(spec: RunSpec, error: str, stop_reason: str, wall: float) -> dict[str, Any]:
+    """The row of a run that did not return one: its worker died or overran the hard timeout."""
     return {**_base_row(spec, error, stop_reason), "wall_seconds": round(wall, 6)}

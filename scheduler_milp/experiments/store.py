@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""What a sweep keeps on disk: the append-only run log, the directory lock, provenance.
+
+:class:`RunLog` is written by the sweep's parent process alone; :func:`read_runs` reads it back
+tolerating a torn last line.  :class:`DirectoryLock` keeps two sweeps out of one directory.
+:func:`git_revision` and :func:`package_versions` are stamped on every row and in ``meta.json``.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,17 @@ RESULTS_FILE = "results.csv"
 META_FILE = "meta.json"
 LOCK_FILE = ".lock"
 
-VERSION_PACKAGES = ("scheduler_milp", "numpy", "pandas", "pyomo", "highspy", "ortools", "matplotlib", "ray")
+VERSION_PACKAGES = (
+    "scheduler_milp",
+    "numpy",
+    "pandas",
+    "pyomo",
+    "highspy",
+    "ortools",
+    "matplotlib",
+    "ray",
+)
+
 
 class RunLog:
     """Append-only JSON-lines file of finished runs (single writer: the sweep's parent process)."""
@@ -91,7 +106,9 @@ class DirectoryLock:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._fh.close()
-            raise RuntimeError(f"{self.path.parent}: another sweep is writing this directory") from None
+            raise RuntimeError(
+                f"{self.path.parent}: another sweep is writing this directory"
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -105,11 +122,17 @@ def git_revision() -> str:
     """``git rev-parse HEAD`` of the package's checkout, ``+dirty`` if modified, ``unknown`` outside git."""
     root = Path(__file__).resolve().parent.parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
         if rev.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

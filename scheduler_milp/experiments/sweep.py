@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The resumable sweep: skip finished runs, execute the rest on a backend, derive the table.
+
+:func:`run_sweep` holds the directory lock, appends each finished run to ``runs.jsonl`` as it
+arrives, writes ``meta.json`` and, at the end or on Ctrl-C (:class:`SweepInterrupted`),
+``results.csv`` for the runs finished so far.  :class:`Progress` is its progress bar.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +34,13 @@ from .store import (
 
 log = logging.getLogger(__name__)
 
+
 class Progress:
     """A dependency-free progress bar on stderr: runs done/total, elapsed, estimated time left."""
 
-    def __init__(self, total: int, already_done: int = 0, stream: TextIO | None = None, enabled: bool = True):
+    def __init__(
+        self, total: int, already_done: int = 0, stream: TextIO | None = None, enabled: bool = True
+    ):
         self.total = total
         self.already = already_done
         self.done = already_done
@@ -59,7 +67,7 @@ class Progress:
         if self.done >= self.total:
             left = "done"
         elif new > 0:
-            # the rate of this session's runs; earlier sessions' runs cost nothing now
+            # the rate of the runs started by this sweep; runs already in the log cost nothing
             left = "~" + self._clock(elapsed / new * (self.total - self.done))
         else:
             left = "?"
@@ -75,7 +83,10 @@ class Progress:
         if self.tty:
             self.stream.write("\r" + self.line() + "\033[K")
             self.stream.flush()
-        elif force or (self.done != self._last_done and (self.done >= self.total or now - self._last_line >= 10)):
+        elif force or (
+            self.done != self._last_done
+            and (self.done >= self.total or now - self._last_line >= 10)
+        ):
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self._last_line = now
@@ -100,6 +111,18 @@ class SweepReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, raised once the finished runs' ``results.csv`` is written.
+
+    A :class:`KeyboardInterrupt`, so callers that do not expect it still stop; ``report.rows``
+    are the grid's runs finished so far, ``report.ran`` those of them recorded by this sweep.
+    """
+
+    def __init__(self, report: SweepReport):
+        super().__init__(f"sweep interrupted: {len(report.rows)} of {report.total} runs finished")
+        self.report = report
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     out_dir: str | os.PathLike[str],
@@ -113,7 +136,11 @@ def run_sweep(
     command: Sequence[str] | None = None,
     plugins: Sequence[str] = (),
 ) -> SweepReport:
-    """Run the grid into ``out_dir`` (resuming), then derive ``results.csv`` and the summary."""
+    """Run the grid into ``out_dir`` (resuming), then derive ``results.csv`` and the summary.
+
+    On Ctrl-C the backend stops (runs in flight are lost, finished ones are in ``runs.jsonl``),
+    ``results.csv`` is written for the finished runs and :class:`SweepInterrupted` is raised.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with DirectoryLock(out):
@@ -148,6 +175,7 @@ def run_sweep(
         def limit(spec: RunSpec) -> float | None:
             return spec.hard_timeout(timeout_factor, timeout_slack)
 
+        interrupted = False
         try:
             if not todo:
                 pass
@@ -157,16 +185,30 @@ def run_sweep(
                 run_ray(todo, on_row, limit, jobs, address, tick=bar.update, plugins=plugins)
             else:
                 raise ValueError(f"unknown backend {backend!r} (local or ray)")
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
             runlog.close()
             bar.close()
         rows = derive_results(read_runs(raw_path), only_keys={s.key for s in specs})
         results_path = out / RESULTS_FILE
         write_results(rows, results_path)
-        return SweepReport(len(specs), skipped, len(todo), results_path, summarize(rows), rows)
+        ran = count[0] - skipped if interrupted else len(todo)
+        report = SweepReport(len(specs), skipped, ran, results_path, summarize(rows), rows)
+        if interrupted:
+            raise SweepInterrupted(report)
+        return report
 
 
-def _write_meta(out: Path, revision: str, versions: dict[str, str], command: Sequence[str] | None, backend: str, jobs: int) -> None:
+def _write_meta(
+    out: Path,
+    revision: str,
+    versions: dict[str, str],
+    command: Sequence[str] | None,
+    backend: str,
+    jobs: int,
+) -> None:
+    """``meta.json``: provenance and command line of this sweep."""
     from ..model.instance import write_json_atomic
 
     write_json_atomic(

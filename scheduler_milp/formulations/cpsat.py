@@ -2,17 +2,23 @@
 
 Same columns and rows as ``milp`` (:mod:`.timeindexed`): one Boolean per (request, start) inside the
 per-request window, exactly one per request, one linear memory row per round that can bind, batch
-rows for ``max_batch``.  On top of it (each switchable through ``options.params`` for the
+rows for ``max_batch``.  On top of it (each switchable through :class:`CpsatParams` for the
 benchmark's ablation table, docs/exact.md):
 
 * ``symmetry`` (default True): ``S_i <= S_j`` for consecutive requests with identical
-  ``(s, o, a)`` (MODEL.md: they are interchangeable);
-* ``cumulative`` (default 2): a redundant cumulative constraint over a staircase *under* each
+  ``(s, o, a)`` (docs/model.md: they are interchangeable);
+* ``count_cuts`` (default True): the completion-count rows, ``#{i : C_i <= T} <= K(T)``;
+* ``energy_bound`` (default True): the objective is at least the volume (energy) bound;
+* ``left_shift`` (default False): left-shift dominance rows (docs/exact.md);
+* ``cumulative`` (default 0, off): a redundant cumulative constraint over a staircase *under* each
   request's memory profile, cut into that many pieces (piece ``p`` covers rounds ``k_p..k_{p+1}-1``
   of the request with demand ``mem_i(k_p)``, which never exceeds its true memory there); CP-SAT's
-  interval reasoning (time-tabling, energy) propagates it far better than the Boolean rows alone.
-  ``0`` switches it off;
-* a complete hint: the best baseline plan (or ``options.warm_start``).
+  interval reasoning (time-tabling, energy) propagates the memory limit beyond the Boolean rows;
+* a complete hint: the best fast plan (or ``options.warm_start``).
+
+Building the model through Python costs memory in proportion to its nonzeros; a model whose
+estimate exceeds half the machine's memory is declined before it is built
+(:data:`BYTES_PER_NONZERO`).
 """
 
 from __future__ import annotations
@@ -20,16 +26,35 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..model.instance import Instance
 from ..model.result import SolveOptions, SolveResult
-from .prepare import finish, prepare
+from .prepare import ExactParams, finish, prepare
 from .timeindexed import TimeIndexed, energy_lower_bound, left_shift_terms
 
 log = logging.getLogger(__name__)
+
+#: Peak memory of building and solving the CP-SAT model per estimated nonzero
+#: (:func:`.timeindexed.estimate_nonzeros`), measured roughly on the trace classes; the model is
+#: declined when the estimate exceeds :func:`.timeindexed.memory_cap`.
+BYTES_PER_NONZERO = 400
+
+
+@dataclass(frozen=True)
+class CpsatParams(ExactParams):
+    """``cpsat``'s parameters: the shared exact-model keys, the model switches, and ``fix_to_hint``
+    (a test aid: fix every variable to its hinted value)."""
+
+    symmetry: bool = True
+    cumulative: int = 0
+    count_cuts: bool = True
+    energy_bound: bool = True
+    left_shift: bool = False
+    fix_to_hint: bool = False
 
 
 def piece_starts(output_len: int, pieces: int) -> list[int]:
@@ -69,7 +94,10 @@ def build_cpsat(
         data, indices, indptr = rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist()
         for r in range(rows.n_rows):
             lo, hi = indptr[r], indptr[r + 1]
-            cp.add(cp_model.LinearExpr.weighted_sum([xs[c] for c in indices[lo:hi]], data[lo:hi]) <= rows.rhs)
+            cp.add(
+                cp_model.LinearExpr.weighted_sum([xs[c] for c in indices[lo:hi]], data[lo:hi])
+                <= rows.rhs
+            )
     objective = cp_model.LinearExpr.weighted_sum(xs, model.col_cost.tolist())
     cp.minimize(objective)
     if energy_bound:
@@ -93,7 +121,9 @@ def build_cpsat(
             o_i = int(inst.output_len[i])
             ks = piece_starts(o_i, cumulative) + [o_i + 1]
             for k0, k1 in zip(ks[:-1], ks[1:], strict=True):
-                intervals.append(cp.new_fixed_size_interval_var(start_vars[i] + (k0 - 1), k1 - k0, f"I{i}_{k0}"))
+                intervals.append(
+                    cp.new_fixed_size_interval_var(start_vars[i] + (k0 - 1), k1 - k0, f"I{i}_{k0}")
+                )
                 demands.append(int(inst.mem(i, k0)))
             whole.append(cp.new_fixed_size_interval_var(start_vars[i], o_i, f"W{i}"))
         cp.add_cumulative(intervals, demands, inst.memory_budget)
@@ -102,7 +132,9 @@ def build_cpsat(
     return cp, xs, start_vars
 
 
-def _add_left_shift(cp: Any, model: TimeIndexed, xs: list[Any], hint_x: np.ndarray | None = None) -> None:
+def _add_left_shift(
+    cp: Any, model: TimeIndexed, xs: list[Any], hint_x: np.ndarray | None = None
+) -> None:
     """Left-shift dominance (:func:`.timeindexed.left_shift_terms`): a request that could start one
     round earlier is not in any optimal plan, so a start ``t > a_i`` needs round ``t - 1`` blocked
     (memory or batch) or another request ending inside ``[t, t + o_i - 2]``."""
@@ -113,66 +145,25 @@ def _add_left_shift(cp: Any, model: TimeIndexed, xs: list[Any], hint_x: np.ndarr
         reasons = [xs[int(e)] for e in end_cols]
         if int(load_coefs.sum()) >= threshold:
             blocked = cp.new_bool_var(f"mem_blocked{c}")
-            cp.add(cp_model.LinearExpr.weighted_sum([xs[int(k)] for k in load_cols], load_coefs.tolist()) >= threshold).only_enforce_if(blocked)
+            cp.add(
+                cp_model.LinearExpr.weighted_sum(
+                    [xs[int(k)] for k in load_cols], load_coefs.tolist()
+                )
+                >= threshold
+            ).only_enforce_if(blocked)
             reasons.append(blocked)
             if hint_x is not None:
                 # keep the hint complete: the auxiliary literal's value under the hinted plan
                 cp.add_hint(blocked, bool(int((load_coefs * hint_x[load_cols]).sum()) >= threshold))
         if cap is not None and len(load_cols) >= cap:
             full = cp.new_bool_var(f"batch_full{c}")
-            cp.add(cp_model.LinearExpr.sum([xs[int(k)] for k in load_cols]) >= cap).only_enforce_if(full)
+            cp.add(cp_model.LinearExpr.sum([xs[int(k)] for k in load_cols]) >= cap).only_enforce_if(
+                full
+            )
             reasons.append(full)
             if hint_x is not None:
                 cp.add_hint(full, bool(int(hint_x[load_cols].sum()) >= cap))
         cp.add_bool_or([xs[c].Not(), *reasons])
-
-
-def profile_steps(instance: Instance, i: int) -> list[tuple[int, int]]:
-    """Request ``i``'s memory profile as steps ``(k, increment)``: ``mem_i(k) = sum of increments
-    of steps with k' <= k`` (first step ``(1, mem_i(1))``, then ``+B`` where a new block starts)."""
-    o_i = int(instance.output_len[i])
-    mem = np.asarray(instance.mem(i, np.arange(1, o_i + 1)), dtype=np.int64)
-    steps = [(1, int(mem[0]))]
-    inc = np.diff(mem)
-    for k in np.flatnonzero(inc > 0).tolist():
-        steps.append((k + 2, int(inc[k])))
-    return steps
-
-
-def build_cpsat_intervals(model: TimeIndexed, symmetry: bool = True, energy_bound: bool = True) -> tuple[Any, list[Any]]:
-    """The exact interval model: start variables only, memory as one cumulative of profile steps.
-
-    A step ``(k, d)`` of request ``i`` is an interval ``[S_i + k - 1, S_i + o_i)`` with demand ``d``;
-    the steps of a request add up to ``mem_i`` in every round of its life (:func:`profile_steps`),
-    so the cumulative with capacity ``M`` is exactly the memory constraint.  Windows as in
-    :mod:`.timeindexed`.  Returns ``(cp_model, start variables)``.
-    """
-    from ortools.sat.python import cp_model
-
-    inst = model.instance
-    n = inst.n
-    cp = cp_model.CpModel()
-    start_vars = [cp.new_int_var(int(inst.arrival[i]), int(model.latest[i]), f"S{i}") for i in range(n)]
-    intervals, demands, whole = [], [], []
-    for i in range(n):
-        o_i = int(inst.output_len[i])
-        for k, d in profile_steps(inst, i):
-            intervals.append(cp.new_fixed_size_interval_var(start_vars[i] + (k - 1), o_i - k + 1, f"I{i}_{k}"))
-            demands.append(d)
-        whole.append(intervals[-len(profile_steps(inst, i))])
-    cp.add_cumulative(intervals, demands, inst.memory_budget)
-    if inst.max_batch is not None:
-        cp.add_cumulative(whole, [1] * n, inst.max_batch)
-    offset = int((inst.output_len - inst.arrival).sum())
-    objective = cp_model.LinearExpr.sum(start_vars) + offset
-    cp.minimize(objective)
-    if energy_bound:
-        cp.add(objective >= energy_lower_bound(inst))
-    if symmetry:
-        for group in model.identical_groups():
-            for i, j in zip(group[:-1], group[1:], strict=True):
-                cp.add(start_vars[int(i)] <= start_vars[int(j)])
-    return cp, start_vars
 
 
 class _FirstSolution:
@@ -185,24 +176,24 @@ class _FirstSolution:
 def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``cpsat``: the time-indexed model in CP-SAT, zero gap limits, complete hint.
 
-    ``options.params``: ``symmetry`` (bool), ``cumulative`` (pieces of the redundant cumulative,
-    0 = off), ``warm_start`` (bool), ``max_nonzeros``, ``keep_log`` (keep CP-SAT's log in stats),
-    ``fix_to_hint`` (test aid: fix every variable to its hinted value).
+    Parameters: :class:`CpsatParams`.  Raises :class:`~scheduler_milp.model.result.ModelTooLarge`
+    beyond ``max_nonzeros`` or when the model's estimated memory exceeds the machine's cap.
     """
     from ortools.sat.python import cp_model
 
     options = options or SolveOptions()
-    prepared = prepare(instance, options)
+    params = CpsatParams.of(options)
+    prepared = prepare(instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO)
     model = prepared.model
     hint_x = None if prepared.hint is None else model.indicator(prepared.hint.start_round)
     cp, xs, start_vars = build_cpsat(
         model,
         hint_x=hint_x,
-        symmetry=bool(options.params.get("symmetry", True)),
-        cumulative=int(options.params.get("cumulative", 0)),
-        count_cuts=bool(options.params.get("count_cuts", True)),
-        energy_bound=bool(options.params.get("energy_bound", True)),
-        left_shift=bool(options.params.get("left_shift", False)),
+        symmetry=params.symmetry,
+        cumulative=params.cumulative,
+        count_cuts=params.count_cuts,
+        energy_bound=params.energy_bound,
+        left_shift=params.left_shift,
     )
     if prepared.hint is not None:
         x = model.indicator(prepared.hint.start_round).tolist()
@@ -221,7 +212,7 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
     prm.absolute_gap_limit = 0.0
     if remaining is not None:
         prm.max_time_in_seconds = max(remaining, 0.01)
-    if options.params.get("fix_to_hint"):
+    if params.fix_to_hint:
         prm.fix_variables_to_their_hinted_value = True
     lines: list[str] = []
     prm.log_search_progress = True
@@ -255,13 +246,15 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
         "termination": solver.status_name(status),
         "first_solution_objective": seen.objectives[0] if seen.objectives else None,
         "solutions": len(seen.objectives),
-        "warm_start_accepted": None if prepared.hint is None else bool(hint_msg and hint_msg.group(1) == "feasible"),
+        "warm_start_accepted": None
+        if prepared.hint is None
+        else bool(hint_msg and hint_msg.group(1) == "feasible"),
         "branches": solver.num_branches,
         # CP-SAT's deterministic time: comparable across runs on a busy machine
         "deterministic_time": solver.response_proto.deterministic_time,
         "conflicts": solver.num_conflicts,
     }
-    if options.params.get("keep_log"):
+    if params.keep_log:
         stats["solver_log"] = cp_log
     if status == cp_model.MODEL_INVALID:
         raise RuntimeError(f"CP-SAT rejected the model: {cp.validate()}")

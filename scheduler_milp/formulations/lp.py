@@ -10,28 +10,38 @@
 ``math.ceil(x - 1e-6)``), ``mean_start[i] = sum_t t x_it`` the fractional mean start of request
 ``i``.  The columns and rows are the same arrays as ``milp`` and ``cpsat`` use
 (:mod:`.timeindexed`), with the completion-count rows added (valid for integer plans, so the
-relaxation stays a relaxation).  A model beyond ``max_nonzeros`` raises ``ValueError``.
+relaxation stays a relaxation).  A model beyond ``max_nonzeros`` raises
+:class:`~scheduler_milp.model.result.ModelTooLarge` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..baselines.best import best_fast_plan
 from ..model.instance import Instance, IntArray
-from ..model.result import SolveOptions, SolveResult, StopReason, round_bound
-from .prepare import best_baseline
+from ..model.params import MethodParams
+from ..model.result import TRIVIAL_BOUND_SOURCE, SolveOptions, SolveResult, StopReason, round_bound
 from .timeindexed import MAX_NONZEROS, SparseRows, TimeIndexed, build
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LpParams(MethodParams):
+    """``lp``'s parameters: the size limit and whether the completion-count rows are added."""
+
+    max_nonzeros: int = MAX_NONZEROS
+    count_cuts: bool = True
 
 
 @contextlib.contextmanager
@@ -52,7 +62,14 @@ def _quiet_stdout() -> Iterator[None]:
 class LPResult:
     """What one LP solve gives: bound, column values, status and time (internal)."""
 
-    def __init__(self, bound: float | None, values: np.ndarray | None, optimal: bool, timed_out: bool, seconds: float):
+    def __init__(
+        self,
+        bound: float | None,
+        values: np.ndarray | None,
+        optimal: bool,
+        timed_out: bool,
+        seconds: float,
+    ):
         self.bound = bound
         self.values = values
         self.optimal = optimal
@@ -60,7 +77,9 @@ class LPResult:
         self.seconds = seconds
 
 
-def _highs_model(model: TimeIndexed, time_limit: float | None, threads: int, count_cuts: bool) -> Any:
+def _highs_model(
+    model: TimeIndexed, time_limit: float | None, threads: int, count_cuts: bool
+) -> Any:
     """A ``highspy.Highs`` holding the LP relaxation of ``model`` (all columns continuous in [0, 1])."""
     import highspy
 
@@ -104,7 +123,11 @@ def _highs_model(model: TimeIndexed, time_limit: float | None, threads: int, cou
     for rows in blocks:
         if not rows.n_rows:
             continue
-        upper = rows.rhs_per_row.astype(float) if rows.rhs_per_row is not None else np.full(rows.n_rows, float(rows.rhs))
+        upper = (
+            rows.rhs_per_row.astype(float)
+            if rows.rhs_per_row is not None
+            else np.full(rows.n_rows, float(rows.rhs))
+        )
         h.addRows(
             rows.n_rows,
             np.full(rows.n_rows, -inf),
@@ -117,7 +140,9 @@ def _highs_model(model: TimeIndexed, time_limit: float | None, threads: int, cou
     return h
 
 
-def solve_lp_model(model: TimeIndexed, time_limit: float | None = None, threads: int = 1, count_cuts: bool = True) -> LPResult:
+def solve_lp_model(
+    model: TimeIndexed, time_limit: float | None = None, threads: int = 1, count_cuts: bool = True
+) -> LPResult:
     """Solve the LP relaxation of a built time-indexed structure with HiGHS (dual simplex)."""
     import highspy
 
@@ -136,7 +161,10 @@ def solve_lp_model(model: TimeIndexed, time_limit: float | None = None, threads:
 
 
 def partial_integer_bound(
-    model: TimeIndexed, integer_requests: IntArray, time_limit: float | None = None, threads: int = 1
+    model: TimeIndexed,
+    integer_requests: IntArray,
+    time_limit: float | None = None,
+    threads: int = 1,
 ) -> tuple[float, bool]:
     """Lower bound from the time-indexed model with only ``integer_requests`` integral, the rest fractional.
 
@@ -147,7 +175,9 @@ def partial_integer_bound(
     """
     import highspy
 
-    cols = np.flatnonzero(np.isin(model.col_request, np.asarray(integer_requests, dtype=np.int64))).astype(np.int32)
+    cols = np.flatnonzero(
+        np.isin(model.col_request, np.asarray(integer_requests, dtype=np.int64))
+    ).astype(np.int32)
     if not cols.size:  # the LP itself, where only a proven optimum is a bound
         res = solve_lp_model(model, time_limit=time_limit, threads=threads)
         if res.bound is None:
@@ -169,13 +199,13 @@ def lp_relaxation(
 ) -> tuple[float, np.ndarray]:
     """LP relaxation bound of the time-indexed model and each request's fractional mean start.
 
-    ``upper_bound``: total latency of any feasible plan (defines the windows, MODEL.md); ``None``
-    uses the best baseline plan.  Raises ``ValueError`` when the model would exceed
-    ``max_nonzeros`` nonzeros and ``TimeoutError`` when HiGHS does not finish within
-    ``time_limit`` seconds.
+    ``upper_bound``: total latency of any feasible plan (defines the windows, docs/exact.md);
+    ``None`` uses the best fast plan.  Raises :class:`~scheduler_milp.model.result.ModelTooLarge`
+    when the model would exceed ``max_nonzeros`` nonzeros and ``TimeoutError`` when HiGHS does not
+    finish within ``time_limit`` seconds.
     """
     if upper_bound is None:
-        upper_bound = best_baseline(instance)[0].total_latency
+        upper_bound = best_fast_plan(instance)[1].total_latency
     model = build(instance, int(upper_bound), max_nonzeros=max_nonzeros)
     res = solve_lp_model(model, time_limit=time_limit)
     if res.bound is None or res.values is None:
@@ -186,20 +216,26 @@ def lp_relaxation(
 def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``lp``: the LP relaxation bound; the plan decodes the LP's mean-start order (shared decoder).
 
-    The plan is the better of that decoded order and the best baseline plan (both valid), so
-    ``lp`` never reports a worse plan than the baselines it started from.
+    The plan is the better of that decoded order and the best fast plan (both valid), so ``lp``
+    never reports a worse plan than the fast methods it started from.  Parameters:
+    :class:`LpParams`.
     """
     from ..baselines.engine import priority_from_keys
     from ..baselines.serving import decode_priority
 
     options = options or SolveOptions()
+    params = LpParams.of(options)
     t0 = time.perf_counter()
-    deadline = options.deadline(t0)
-    ub_plan, ub_source = best_baseline(instance)
-    model = build(instance, ub_plan.total_latency, max_nonzeros=int(options.params.get("max_nonzeros", MAX_NONZEROS)))
+    deadline = options.budget()
+    ub_source, ub_plan = best_fast_plan(instance)
+    model = build(instance, ub_plan.total_latency, max_nonzeros=params.max_nonzeros)
     build_seconds = time.perf_counter() - t0
-    remaining = None if math.isinf(deadline) else max(0.0, deadline - time.perf_counter())
-    res = solve_lp_model(model, time_limit=remaining, threads=options.threads, count_cuts=bool(options.params.get("count_cuts", True)))
+    res = solve_lp_model(
+        model,
+        time_limit=deadline.remaining_or_none(),
+        threads=options.threads,
+        count_cuts=params.count_cuts,
+    )
     plan = ub_plan
     plan_source = ub_source
     if res.values is not None:
@@ -224,6 +260,6 @@ def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
             "upper_bound": ub_plan.total_latency,
             "columns": model.n_cols,
             "nonzeros": model.nnz,
-            "bound_source": "lp_relaxation" if res.bound is not None else "sum_output",
+            "bound_source": "lp_relaxation" if res.bound is not None else TRIVIAL_BOUND_SOURCE,
         },
     )

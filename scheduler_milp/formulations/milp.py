@@ -14,13 +14,14 @@ import os
 import re
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..model.instance import Instance
 from ..model.result import SolveOptions, SolveResult
-from .prepare import Prepared, finish, prepare
+from .prepare import ExactParams, Prepared, finish, prepare
 from .timeindexed import TimeIndexed
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,25 @@ _LEGACY_OPTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: Peak memory of building and solving the Pyomo model per estimated nonzero
+#: (:func:`.timeindexed.estimate_nonzeros`), measured roughly on the trace classes; the model is
+#: declined when the estimate exceeds :func:`.timeindexed.memory_cap`.
+BYTES_PER_NONZERO = 500
+
+
+@dataclass(frozen=True)
+class MilpParams(ExactParams):
+    """``milp``'s parameters: the shared exact-model keys and ``symmetry`` (order identical
+    requests)."""
+
+    symmetry: bool = True
+
+
 def symmetry_rows(model: TimeIndexed) -> tuple[list[int], list[int], list[int]]:
     """CSR rows ``S_i - S_j <= 0`` for consecutive members of each identical-request group.
 
-    ``S_i = sum_t t x_it``; requests with identical ``(s, o, a)`` are interchangeable (MODEL.md),
-    so ordering their starts by index keeps at least one optimal plan.
+    ``S_i = sum_t t x_it``; requests with identical ``(s, o, a)`` are interchangeable
+    (docs/model.md), so ordering their starts by index keeps at least one optimal plan.
     """
     data: list[int] = []
     indices: list[int] = []
@@ -57,14 +72,23 @@ def symmetry_rows(model: TimeIndexed) -> tuple[list[int], list[int], list[int]]:
     return data, indices, indptr
 
 
-def _csr_constraint(xs: list[Any], data: list[int], indices: list[int], indptr: list[int], lower: int | None, upper: int) -> Any:
+def _csr_constraint(
+    xs: list[Any],
+    data: list[int],
+    indices: list[int],
+    indptr: list[int],
+    lower: int | None,
+    upper: int,
+) -> Any:
     """An indexed Pyomo constraint, one LinearExpression per CSR row (no expression per triple)."""
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
 
     def rule(_m: Any, r: int) -> Any:
         lo, hi = indptr[r], indptr[r + 1]
-        body = LinearExpression(constant=0, linear_coefs=data[lo:hi], linear_vars=[xs[c] for c in indices[lo:hi]])
+        body = LinearExpression(
+            constant=0, linear_coefs=data[lo:hi], linear_vars=[xs[c] for c in indices[lo:hi]]
+        )
         return (lower, body, upper)
 
     return pyo.Constraint(range(len(indptr) - 1), rule=rule)
@@ -83,10 +107,23 @@ def build_pyomo(model: TimeIndexed, symmetry: bool = True) -> Any:
         expr=LinearExpression(constant=0, linear_coefs=model.col_cost.tolist(), linear_vars=xs),
         sense=pyo.minimize,
     )
-    m.one_start = _csr_constraint(xs, [1] * n_cols, list(range(n_cols)), model.col_offset.tolist(), 1, 1)
+    m.one_start = _csr_constraint(
+        xs, [1] * n_cols, list(range(n_cols)), model.col_offset.tolist(), 1, 1
+    )
     for name, rows in (("memory", model.memory_rows), ("batch", model.batch_rows)):
         if rows is not None and rows.n_rows:
-            setattr(m, name, _csr_constraint(xs, rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist(), None, rows.rhs))
+            setattr(
+                m,
+                name,
+                _csr_constraint(
+                    xs,
+                    rows.data.tolist(),
+                    rows.indices.tolist(),
+                    rows.indptr.tolist(),
+                    None,
+                    rows.rhs,
+                ),
+            )
     if symmetry:
         data, indices, indptr = symmetry_rows(model)
         if len(indptr) > 1:
@@ -102,7 +139,9 @@ def _set_start(m: Any, model: TimeIndexed, prepared: Prepared) -> None:
         m.x[j].set_value(v)
 
 
-def _solve_highs(m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None) -> dict[str, Any]:
+def _solve_highs(
+    m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None
+) -> dict[str, Any]:
     import highspy
     from pyomo.contrib.appsi.solvers import Highs
 
@@ -141,7 +180,9 @@ def _solve_highs(m: Any, prepared: Prepared, options: SolveOptions, remaining: f
     tc = res.termination_condition
     # HiGHS says so in its log when it accepted the complete starting solution.
     accepted = re.search(r"Assessing feasibility of MIP solution[^:]*: feasible", highs_log)
-    first_user = re.search(r"MIP start solution is feasible[:,] objective value is\s*([-+0-9.eE]+)", highs_log)
+    first_user = re.search(
+        r"MIP start solution is feasible[:,] objective value is\s*([-+0-9.eE]+)", highs_log
+    )
     return {
         "values": values,
         "bound": res.best_objective_bound,
@@ -154,14 +195,20 @@ def _solve_highs(m: Any, prepared: Prepared, options: SolveOptions, remaining: f
     }
 
 
-def _solve_legacy(name: str, m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None) -> dict[str, Any]:
+def _solve_legacy(
+    name: str, m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None
+) -> dict[str, Any]:
     import pyomo.environ as pyo
     from pyomo.opt import SolverStatus, TerminationCondition
 
     opt = pyo.SolverFactory(name)
     if opt is None or not opt.available(exception_flag=False):
-        raise RuntimeError(f"solver '{name}' is not installed/available: Pyomo cannot find its executable or library")
-    tl, rel, abs_ = _LEGACY_OPTIONS.get(name.split("_")[0], ("time_limit", "mip_rel_gap", "mip_abs_gap"))
+        raise RuntimeError(
+            f"solver '{name}' is not installed/available: Pyomo cannot find its executable or library"
+        )
+    tl, rel, abs_ = _LEGACY_OPTIONS.get(
+        name.split("_")[0], ("time_limit", "mip_rel_gap", "mip_abs_gap")
+    )
     if remaining is not None:
         opt.options[tl] = max(remaining, 0.01)
     opt.options[rel] = 0.0
@@ -186,7 +233,8 @@ def _solve_legacy(name: str, m: Any, prepared: Prepared, options: SolveOptions, 
     return {
         "values": values,
         "bound": bound,
-        "timed_out": tc in (TerminationCondition.maxTimeLimit,) or res.solver.status == SolverStatus.aborted,
+        "timed_out": tc in (TerminationCondition.maxTimeLimit,)
+        or res.solver.status == SolverStatus.aborted,
         "infeasible": tc == TerminationCondition.infeasible,
         "termination": str(tc),
         "warm_start_accepted": None,
@@ -198,27 +246,35 @@ def _solve_legacy(name: str, m: Any, prepared: Prepared, options: SolveOptions, 
 def solve_milp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``milp``: time-indexed MILP (Pyomo) solved to zero gap by HiGHS or ``options.solver``.
 
-    ``options.params``: ``symmetry`` (default True) orders identical requests; ``warm_start``
-    (default True) passes the best baseline plan (or ``options.warm_start``) as a complete start;
-    ``max_nonzeros`` sets the size refusal limit.  The time limit covers baselines, model building
-    and solving; the solver gets what is left after building.
+    Parameters: :class:`MilpParams` (``warm_start`` passes the best fast plan, or
+    ``options.warm_start``, as a complete start).  The time limit covers the fast plans, model
+    building and solving; the solver gets what is left after building.
     """
     options = options or SolveOptions()
+    params = MilpParams.of(options)
     solver = (options.solver or "highs").lower()
     if solver not in ("highs", "appsi_highs"):
         import pyomo.environ as pyo
 
         probe = pyo.SolverFactory(solver)
         if probe is None or not probe.available(exception_flag=False):
-            raise RuntimeError(f"solver '{solver}' is not installed/available: Pyomo cannot find it (try --solver highs)")
-    prepared = prepare(instance, options)
-    m = build_pyomo(prepared.model, symmetry=bool(options.params.get("symmetry", True)))
+            raise RuntimeError(
+                f"solver '{solver}' is not installed/available: Pyomo cannot find it (try --solver highs)"
+            )
+    prepared = prepare(instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO)
+    m = build_pyomo(prepared.model, symmetry=params.symmetry)
     _set_start(m, prepared.model, prepared)
     build_seconds = time.perf_counter() - prepared.started
     remaining = prepared.remaining()
     t0 = time.perf_counter()
     if remaining is not None and remaining <= 0:
-        out: dict[str, Any] = {"values": None, "bound": None, "timed_out": True, "infeasible": False, "termination": "no time left"}
+        out: dict[str, Any] = {
+            "values": None,
+            "bound": None,
+            "timed_out": True,
+            "infeasible": False,
+            "termination": "no time left",
+        }
     elif solver in ("highs", "appsi_highs"):
         out = _solve_highs(m, prepared, options, remaining)
     else:
@@ -233,7 +289,7 @@ def solve_milp(instance: Instance, options: SolveOptions | None = None) -> Solve
         "warm_start_accepted": out.get("warm_start_accepted"),
         "warm_start_solver_objective": out.get("warm_start_solver_objective"),
     }
-    if options.params.get("keep_log"):
+    if params.keep_log:
         stats["solver_log"] = out.get("log", "")
     return finish(
         "milp",

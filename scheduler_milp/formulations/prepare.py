@@ -1,43 +1,47 @@
-"""What the exact methods share: the upper bound and horizon from the best baseline plan, the warm
-start, the time budget (building counts against it) and turning a solver's answer into a
-:class:`SolveResult` with an honestly rounded bound.
+"""The shared set-up of the exact models (``milp``, ``cpsat``): upper bound, windows, warm start.
 
-The horizon is derived from the best baseline plan's objective ``UB`` as MODEL.md says,
-``latest_i = UB - sum_j o_j + a_i``; the makespan of a heuristic plan is never used (an optimal
-plan for total latency can end later, see ``tests/test_formulations_timeindexed.py``).
+The upper bound is the objective ``UB`` of the best fast plan
+(:func:`~scheduler_milp.baselines.best.best_fast_plan`), or of ``options.warm_start`` when it is
+better; it defines every request's window of start rounds (docs/exact.md, horizon and windows:
+``latest_i = UB - sum_j o_j + a_i``, tightened by the energy bound).  The makespan of a heuristic
+plan is never used: an optimal plan for total latency can end later
+(``tests/formulations/test_timeindexed.py``).  The time budget is the run's
+:class:`~scheduler_milp.model.deadline.Deadline`, so building counts against it; :func:`finish`
+turns a solver's answer into a :class:`SolveResult` with an honestly rounded bound.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..baselines.best import best_fast_plan
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason, round_bound
 from .timeindexed import MAX_NONZEROS, TimeIndexed, build, check_plan_fits, left_justify
 
 log = logging.getLogger(__name__)
 
-#: Baselines whose best plan defines the upper bound, the horizon and the default warm start.
-UPPER_BOUND_METHODS = ("fcfs", "fcfs-skip", "sf", "mcsf", "svf", "size")
 
+@dataclass(frozen=True)
+class ExactParams(MethodParams):
+    """The keys every time-indexed exact model reads (``--param key=value``).
 
-def best_baseline(instance: Instance) -> tuple[Plan, str]:
-    """The best plan of :data:`UPPER_BOUND_METHODS` (first one wins ties) and its method name."""
-    from ..registry import solve
+    ``max_nonzeros``: the size beyond which the model is declined (:class:`ModelTooLarge`);
+    ``tight_windows=False``: the plain windows ``latest_i = UB - sum_j o_j + a_i`` instead of the
+    energy-tightened ones (for the ablation table); ``warm_start=False``: no starting solution for
+    the solver; ``keep_log``: keep the solver's log in ``stats["solver_log"]``.
+    """
 
-    best: Plan | None = None
-    best_name = ""
-    for name in UPPER_BOUND_METHODS:
-        plan = solve(instance, name, SolveOptions()).plan
-        if plan is not None and (best is None or plan.total_latency < best.total_latency):
-            best, best_name = plan, name
-    assert best is not None  # the baselines always return a plan
-    return best, best_name
+    max_nonzeros: int = MAX_NONZEROS
+    tight_windows: bool = True
+    warm_start: bool = True
+    keep_log: bool = False
 
 
 @dataclass
@@ -50,28 +54,33 @@ class Prepared:
     hint: Plan | None  # complete starting solution for the solver (None: none given)
     hint_source: str
     started: float
-    deadline: float
+    deadline: Deadline
     stats: dict[str, Any] = field(default_factory=dict)
 
     def remaining(self) -> float | None:
         """Seconds left for the solver (None: no limit), never negative."""
-        if math.isinf(self.deadline):
-            return None
-        return max(0.0, self.deadline - time.perf_counter())
+        return self.deadline.remaining_or_none()
 
 
-def prepare(instance: Instance, options: SolveOptions) -> Prepared:
+def prepare(
+    instance: Instance,
+    options: SolveOptions,
+    params: ExactParams | None = None,
+    bytes_per_nonzero: float | None = None,
+) -> Prepared:
     """Compute the upper bound, choose the warm start and build the time-indexed structure.
 
-    ``options.warm_start`` (a valid plan) overrides the baseline as warm start and also tightens
-    the upper bound when it is better.  Both are left-justified first (:func:`left_justify`:
-    requests moved earlier while the plan stays valid; the objective can only drop).  ``options.params``: ``warm_start=False`` gives the solver
-    no starting solution; ``max_nonzeros`` changes the size refusal limit; ``tight_windows=False``
-    uses MODEL.md's plain windows instead of the energy-tightened ones.
+    ``options.warm_start`` (a valid plan) overrides the best fast plan as warm start and also
+    tightens the upper bound when it is better.  Both are left-justified first
+    (:func:`left_justify`: requests moved earlier while the plan stays valid; the objective can
+    only drop).  ``params`` (default: read from ``options``) are the model's :class:`ExactParams`;
+    ``bytes_per_nonzero`` (the solver's memory per nonzero) lets :func:`.timeindexed.build`
+    decline a model whose estimated memory exceeds the machine's cap before building it.
     """
     started = time.perf_counter()
-    deadline = options.deadline(started)
-    baseline_plan, ub_source = best_baseline(instance)
+    deadline = options.budget()
+    p = ExactParams.of(options) if params is None else params
+    ub_source, baseline_plan = best_fast_plan(instance)
     # left-justified plans are never worse and satisfy the left-shift dominance rows of cpsat
     ub_plan = left_justify(baseline_plan)
     user = options.warm_start
@@ -80,17 +89,28 @@ def prepare(instance: Instance, options: SolveOptions) -> Prepared:
         user = left_justify(Plan.checked(instance, user.start_round))
     if user is not None and user.total_latency < ub_plan.total_latency:
         ub_plan, ub_source = user, "warm_start"
-    max_nonzeros = int(options.params.get("max_nonzeros", MAX_NONZEROS))
-    # tight_windows=False: MODEL.md's plain latest_i = UB - sum o + a_i (for the ablation table)
-    model = build(instance, ub_plan.total_latency, max_nonzeros=max_nonzeros, tight=bool(options.params.get("tight_windows", True)))
+    model = build(
+        instance,
+        ub_plan.total_latency,
+        max_nonzeros=p.max_nonzeros,
+        tight=p.tight_windows,
+        bytes_per_nonzero=bytes_per_nonzero,
+    )
     hint: Plan | None = None
     hint_source = "none"
-    if options.params.get("warm_start", True):
+    if p.warm_start:
         if user is not None and check_plan_fits(model, user):
-            hint, hint_source = user, ("warm_start" if user is not ub_plan or ub_source == "warm_start" else ub_source)
+            hint, hint_source = (
+                user,
+                ("warm_start" if user is not ub_plan or ub_source == "warm_start" else ub_source),
+            )
         else:
             if user is not None:
-                log.info("given warm start (objective %d) lies outside the windows; using %s", user.total_latency, ub_source)
+                log.info(
+                    "given warm start (objective %d) lies outside the windows; using %s",
+                    user.total_latency,
+                    ub_source,
+                )
             hint, hint_source = ub_plan, ub_source
     stats = {
         "upper_bound": ub_plan.total_latency,
@@ -131,8 +151,8 @@ def finish(
 
     The bound is not clipped: :class:`SolveResult` raises if it ever exceeds the plan's objective,
     which would be a modelling bug.  A bound of the windowed model is a bound of the whole
-    problem: the windows contain the upper-bound plan and every plan at least as good (MODEL.md),
-    so both problems have the same optimum.
+    problem: the windows contain the upper-bound plan and every plan at least as good
+    (docs/exact.md), so both problems have the same optimum.
     """
     instance = prepared.model.instance
     all_stats = dict(prepared.stats)

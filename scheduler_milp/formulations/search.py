@@ -1,7 +1,9 @@
-"""``dp``: an independent exact search for tiny backlogs (best-first branch and bound over rounds).
+"""``dp``: an independent exact search for tiny backlogs, best-first (A*) over rounds.
 
-It shares no code with the MILP / CP-SAT models nor with the engine's future-peak check: its
-memory arithmetic is written here, plainly, so that the three exact methods can check each other.
+Despite its registry name ``dp`` this is not dynamic programming: it is an A* search with an
+admissible, consistent heuristic and duplicate-state pruning.  It shares no code with the MILP /
+CP-SAT models nor with the engine's future-peak check: its memory arithmetic is written here,
+plainly, so that the three exact methods can check each other.
 
 Search space.  A node is ``(t, unstarted, running)``: the current round ``t``, the bit mask of the
 requests not started yet, and the running requests with their start rounds.  Its successors start
@@ -9,21 +11,26 @@ any subset ``X`` of the arrived unstarted requests in round ``t`` (``X`` empty =
 provided the running set plus ``X`` fits in every future round *with no further start* and
 respects ``max_batch`` in round ``t``; later starts only add memory, so a set that fails this
 check can never be completed.  Every subset is considered, including waiting while something
-would fit: with growing memory, delaying a start can be optimal.
+would fit: with growing memory, delaying a start can be optimal.  A stretch where nothing runs and
+nothing has arrived is crossed in one step: the successor jumps to the next arrival (in between,
+waiting is the only move, and it changes no cost).
 
 Costs.  Starting ``i`` in round ``t`` costs its latency ``t + o_i - a_i`` at once, so the cost to
 come ``g`` of a node is the latency of everything started.  The heuristic
 ``h = sum_{u unstarted} (max(t, a_u) + o_u - a_u)`` (every unstarted request starts no earlier
 than now and its arrival) is consistent: starting ``x`` now costs exactly its term, and every
-other term can only grow in round ``t + 1``.  Nodes are expanded in order of ``f = g + h``
-(A*), so the first complete node popped is optimal and, when the time limit stops the search,
-the smallest ``f`` still open is a proven lower bound.
+other term can only grow in round ``t + 1``.  Nodes are expanded in order of ``f = g + h``, so
+the first complete node popped is optimal and, when the time limit stops the search, the
+smallest ``f`` still open is a proven lower bound.
 
 Horizon.  No explicit horizon is needed: a node whose ``f`` reaches the incumbent's objective
 is pruned, and ``f`` grows by at least one per idle round while something is unstarted and
-arrived, so the search is finite; it honours MODEL.md's bound ``S_i <= UB - sum o + a_i``
-implicitly (``h`` counts ``o_j`` for every other request).  Identical requests ``(s, o, a)`` are
-started in index order (a valid symmetry break, MODEL.md).
+arrived, so the search is finite; it honours the horizon ``S_i <= UB - sum o + a_i`` of
+docs/model.md implicitly (``h`` counts ``o_j`` for every other request).  Identical requests
+``(s, o, a)`` are started in index order (a valid symmetry break, docs/model.md).
+
+The deadline is checked at every node and in every loop over rounds, so the search keeps its
+time limit even when an arrival lies very far ahead.
 """
 
 from __future__ import annotations
@@ -38,12 +45,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.instance import Instance
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_N = 10
+#: the running requests of a node: ``(request, start round)`` pairs, sorted
+_Running = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class SearchParams(MethodParams):
+    """Parameters of ``dp``: ``max_n``, the largest backlog it accepts (the registry declines beyond)."""
+
+    max_n: int = 10
 
 
 @dataclass(frozen=True)
@@ -107,15 +123,23 @@ def _serial_plan(d: _Data) -> list[int]:
     return starts
 
 
-def _greedy_plan(d: _Data) -> list[int] | None:
-    """Round-by-round greedy (shortest output first, start whatever fits forever); own arithmetic."""
+def _greedy_plan(d: _Data, deadline: float = math.inf) -> list[int] | None:
+    """Round-by-round greedy (shortest output first, start whatever fits forever); own arithmetic.
+
+    ``None`` when some request is left at the round limit or at ``deadline``.  A round where
+    nothing runs and nothing has arrived is skipped: the walk jumps to the next arrival.
+    """
     starts = [-1] * d.n
     running: list[tuple[int, int]] = []
     left = set(range(d.n))
     t = 0
     limit = sum(d.output_len) + max(d.arrival) + 1
     while left and t <= limit:
+        if time.perf_counter() > deadline:
+            return None
         running = [(i, st) for i, st in running if st + d.output_len[i] > t]
+        if not running:
+            t = max(t, min(d.arrival[i] for i in left))
         for i in sorted(left, key=lambda i: (d.output_len[i], d.arrival[i], i)):
             if d.arrival[i] > t or len(running) >= d.max_batch:
                 continue
@@ -132,6 +156,55 @@ def _objective(d: _Data, starts: list[int]) -> int:
     return sum(starts[i] + d.output_len[i] - d.arrival[i] for i in range(d.n))
 
 
+def _incumbent(d: _Data, upper_starts: list[int] | None, deadline: float) -> tuple[list[int], int]:
+    """The best of the serial plan, the greedy plan and ``upper_starts``, with its objective."""
+    best = _serial_plan(d)
+    best_obj = _objective(d, best)
+    for cand in (_greedy_plan(d, deadline), upper_starts):
+        if cand is not None and _objective(d, list(cand)) < best_obj:
+            best, best_obj = list(cand), _objective(d, list(cand))
+    return best, best_obj
+
+
+def _start_sets(
+    d: _Data, t: int, alive: _Running, waiting: list[int], unstarted: int
+) -> list[tuple[_Running, int]]:
+    """Every set of waiting requests that may start in round ``t``: ``(running after, chosen mask)``.
+
+    Depth-first over the waiting requests, pruning the supersets of a set that does not fit (later
+    additions only add memory); identical requests start in index order, within the batch cap.
+    """
+    room = d.max_batch - len(alive)
+    stack: list[tuple[int, _Running, int]] = [(0, alive, 0)]
+    children: list[tuple[_Running, int]] = []
+    while stack:
+        pos, cur, chosen = stack.pop()
+        if pos == len(waiting):
+            children.append((cur, chosen))
+            continue
+        u = waiting[pos]
+        stack.append((pos + 1, cur, chosen))  # skip u
+        # take u: identical requests start in index order, within the batch cap and memory
+        if d.twin_before[u] & unstarted & ~chosen:
+            continue
+        if bin(chosen).count("1") >= room:
+            continue
+        trial = (*cur, (u, t))
+        if _fits_forever(d, trial, t):
+            stack.append((pos + 1, trial, chosen | 1 << u))
+    return children
+
+
+def _next_round(d: _Data, t: int, running: _Running, rest: int) -> int:
+    """The round of the successor of a node in round ``t``: ``t + 1``, or the next arrival when
+    nothing runs in ``t + 1`` and no request of ``rest`` has arrived by then (waiting until that
+    arrival is the only move in between, and it changes neither ``g`` nor ``h``)."""
+    if running or not rest:
+        return t + 1
+    first = min(d.arrival[u] for u in range(d.n) if rest >> u & 1)
+    return first if first > t + 1 else t + 1
+
+
 @dataclass
 class DPResult:
     """Outcome of :func:`dp_search`: the best start rounds, their objective and the proven bound."""
@@ -143,17 +216,14 @@ class DPResult:
     nodes: int
 
 
-def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadline: float = math.inf) -> DPResult:
-    """Best-first exact search (see the module docstring); stops at ``deadline`` (perf_counter)."""
+def dp_search(
+    instance: Instance, upper_starts: list[int] | None = None, deadline: float = math.inf
+) -> DPResult:
+    """Exact best-first (A*) search (see the module docstring); stops at ``deadline`` (perf_counter)."""
     d = _data(instance)
     n = d.n
     o, a = d.output_len, d.arrival
-    best = _serial_plan(d)
-    best_obj = _objective(d, best)
-    for cand in (_greedy_plan(d), upper_starts):
-        if cand is not None and _objective(d, list(cand)) < best_obj:
-            best, best_obj = list(cand), _objective(d, list(cand))
-    full = (1 << n) - 1
+    best, best_obj = _incumbent(d, upper_starts, deadline)
 
     def h(t: int, unstarted: int) -> int:
         total = 0
@@ -164,24 +234,21 @@ def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadlin
 
     # Node: (f, tie, g, t, unstarted mask, running tuple, starts tuple)
     counter = itertools.count()
-    root_f = h(0, full)
-    heap: list[tuple[int, int, int, int, int, tuple[tuple[int, int], ...], tuple[int, ...]]] = [
-        (root_f, next(counter), 0, 0, full, (), tuple([-1] * n))
+    full = (1 << n) - 1
+    heap: list[tuple[int, int, int, int, int, _Running, tuple[int, ...]]] = [
+        (h(0, full), next(counter), 0, 0, full, (), tuple([-1] * n))
     ]
-    seen: dict[tuple[int, int, tuple[tuple[int, int], ...]], int] = {}
+    seen: dict[tuple[int, int, _Running], int] = {}
     nodes = 0
-    proven = root_f
+    proven = heap[0][0]
     while heap:
         f, _, g, t, unstarted, running, starts = heapq.heappop(heap)
-        if f >= best_obj:
-            # Every open node is at least this good: the incumbent is optimal.
-            proven = best_obj
+        if f >= best_obj:  # every open node is at least this good: the incumbent is optimal
             heap.clear()
             break
         proven = f
         if unstarted == 0:
             best, best_obj = list(starts), g
-            proven = g
             heap.clear()
             break
         key = (t, unstarted, running)
@@ -189,34 +256,13 @@ def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadlin
             continue
         seen[key] = g
         nodes += 1
-        if nodes % 2048 == 0 and time.perf_counter() > deadline:
+        if time.perf_counter() > deadline:
             heapq.heappush(heap, (f, next(counter), g, t, unstarted, running, starts))
             break
         # requests still running in round t (those finishing before t are gone)
         alive = tuple((i, st) for i, st in running if st + o[i] > t)
         waiting = [u for u in range(n) if unstarted >> u & 1 and a[u] <= t]
-        room = d.max_batch - len(alive)
-        # Enumerate subsets of the waiting requests by DFS, pruning supersets of infeasible sets.
-        stack: list[tuple[int, tuple[tuple[int, int], ...], int]] = [(0, alive, 0)]
-        children: list[tuple[tuple[tuple[int, int], ...], int]] = []
-        while stack:
-            pos, cur, chosen = stack.pop()
-            if pos == len(waiting):
-                children.append((cur, chosen))
-                continue
-            u = waiting[pos]
-            # skip u (only allowed if it is not forced by symmetry: nothing to check here)
-            stack.append((pos + 1, cur, chosen))
-            # take u: identical requests start in index order, within the batch cap and memory
-            twins = d.twin_before[u]
-            if twins & unstarted & ~chosen:
-                continue
-            if bin(chosen).count("1") >= room:
-                continue
-            trial = (*cur, (u, t))
-            if _fits_forever(d, trial, t):
-                stack.append((pos + 1, trial, chosen | 1 << u))
-        for cur, chosen in children:
+        for cur, chosen in _start_sets(d, t, alive, waiting, unstarted):
             rest = unstarted & ~chosen
             g2 = g
             new_starts = starts
@@ -238,9 +284,9 @@ def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadlin
             if f2 >= best_obj:
                 continue
             nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
-            heapq.heappush(heap, (f2, next(counter), g2, t + 1, rest, nxt, new_starts))
-    else:
-        proven = best_obj
+            heapq.heappush(
+                heap, (f2, next(counter), g2, _next_round(d, t, nxt, rest), rest, nxt, new_starts)
+            )
     complete = not heap
     if complete:
         proven = best_obj
@@ -248,20 +294,26 @@ def dp_search(instance: Instance, upper_starts: list[int] | None = None, deadlin
 
 
 def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``dp``: exact best-first search for tiny backlogs; proven optimal when the search completes."""
+    """``dp``: exact best-first search for tiny backlogs; proven optimal when the search completes.
+
+    The registry declines backlogs beyond ``max_n`` (:class:`SearchParams`) before calling it.
+    """
     options = options or SolveOptions()
+    SearchParams.of(options)  # validates the keys; ``max_n`` is the registry's size limit
     t0 = time.perf_counter()
-    max_n = int(options.params.get("max_n", DEFAULT_MAX_N))
-    if instance.n > max_n:
-        log.warning("dp: %d requests is beyond its limit of %d (param max_n)", instance.n, max_n)
-        return SolveResult("dp", instance, None, stop_reason=StopReason.TOO_LARGE)
     warm = None
     if options.warm_start is not None:
         warm = [int(x) for x in options.warm_start.start_round]
-    res = dp_search(instance, warm, deadline=options.deadline(t0))
+    res = dp_search(instance, warm, deadline=options.budget().at)
     plan = Plan.checked(instance, np.asarray(res.start_round, dtype=np.int64))
     stop = StopReason.COMPLETED if res.complete else StopReason.TIME_LIMIT
-    log.info("dp: objective %d, bound %d, %d nodes, complete=%s", res.objective, res.lower_bound, res.nodes, res.complete)
+    log.info(
+        "dp: objective %d, bound %d, %d nodes, complete=%s",
+        res.objective,
+        res.lower_bound,
+        res.nodes,
+        res.complete,
+    )
     return SolveResult(
         "dp",
         instance,

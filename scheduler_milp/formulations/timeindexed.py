@@ -1,16 +1,16 @@
 """The time-indexed structure shared by ``milp``, ``cpsat`` and ``lp``, built from numpy arrays.
 
 One column per (request ``i``, candidate start ``t``) with ``t`` in ``[a_i, latest_i]`` where
-``latest_i = UB - sum_j o_j + a_i`` (MODEL.md: every other request contributes at least its own
-``o_j``, so in any plan of total latency ``<= UB`` request ``i`` starts no later than that).
+``latest_i = UB - sum_j o_j + a_i`` (docs/model.md: every other request contributes at least its
+own ``o_j``, so in any plan of total latency ``<= UB`` request ``i`` starts no later than that).
 Columns of one request are contiguous and ordered by start round.
 
 Memory rows: column ``(i, t)`` puts ``mem_i(k)`` into the row of round ``t + k - 1`` for
 ``k = 1..o_i``.  Two kinds of rows are dropped because they can never bind:
 
 * rounds in which no request can have its last round: between completions the running set only
-  gains members and every member's memory only grows (MODEL.md), so such a round is dominated by
-  the next round that is some request's last round;
+  gains members and every member's memory only grows (docs/model.md), so such a round is
+  dominated by the next round that is some request's last round;
 * rounds whose largest possible load (the sum over requests of their largest coefficient in that
   row; one start per request) is at most ``M``.
 
@@ -20,6 +20,7 @@ Everything is computed vectorised; no Python loop visits a (request, start, roun
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +29,13 @@ from ..model.instance import Instance, IntArray
 from ..model.plan import Plan, validate
 from ..model.result import ModelTooLarge
 
-#: Default refusal limit on the number of memory-row nonzeros (a clear ValueError beyond).
+#: Default refusal limit on the number of memory-row nonzeros (:class:`ModelTooLarge` beyond).
 MAX_NONZEROS = 5_000_000
+
+
+def memory_cap() -> int:
+    """Bytes a model may take: half the machine's physical memory."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,7 +108,14 @@ class TimeIndexed:
         rows = _rows(ent_round, ent_col, np.ones(len(ent_col), dtype=np.int64), keep, 0)
         # per-row right-hand sides differ: keep them in ``data`` of a separate array
         rhs = allowed[rows.round_of_row - 1]
-        return SparseRows(rows.data, rows.indices, rows.indptr, rows.round_of_row, 0, rhs_per_row=rhs.astype(np.int64))
+        return SparseRows(
+            rows.data,
+            rows.indices,
+            rows.indptr,
+            rows.round_of_row,
+            0,
+            rhs_per_row=rhs.astype(np.int64),
+        )
 
     @property
     def n_cols(self) -> int:
@@ -149,7 +162,9 @@ class TimeIndexed:
     def mean_start(self, values: np.ndarray) -> np.ndarray:
         """Fractional mean start ``sum_t t x_it`` of each request (LP-guided orders)."""
         vals = np.asarray(values, dtype=float)
-        return np.bincount(self.col_request, weights=vals * self.col_start, minlength=self.instance.n)
+        return np.bincount(
+            self.col_request, weights=vals * self.col_start, minlength=self.instance.n
+        )
 
     def identical_groups(self) -> list[IntArray]:
         """Groups (size >= 2) of requests with identical ``(s, o, a)``, each in index order."""
@@ -165,7 +180,9 @@ class TimeIndexed:
         return groups
 
 
-def completion_caps(instance: Instance, volume: IntArray | None = None, output_len: IntArray | None = None) -> IntArray:
+def completion_caps(
+    instance: Instance, volume: IntArray | None = None, output_len: IntArray | None = None
+) -> IntArray:
     """``cap[k-1]``: a lower bound on the ``k``-th smallest completion round of any plan.
 
     The ``k`` requests completed first hold, in rounds before the ``k``-th completion ``C_(k)``,
@@ -189,20 +206,25 @@ def energy_lower_bound(instance: Instance) -> int:
     See :func:`completion_caps`; latency is completion minus arrival.  Usually far above
     ``sum_i o_i`` when memory is the bottleneck.
     """
-    return max(int(completion_caps(instance).sum() - instance.arrival.sum()), instance.trivial_lower_bound())
+    return max(
+        int(completion_caps(instance).sum() - instance.arrival.sum()),
+        instance.trivial_lower_bound(),
+    )
 
 
 def latest_starts(instance: Instance, upper_bound: int, tight: bool = True) -> IntArray:
     """Latest useful start of every request for plans of total latency at most ``upper_bound``.
 
-    MODEL.md: ``latest_i = UB - sum_j o_j + a_i``, because every other request contributes at least
-    its own ``o_j``.  With ``tight=True`` the others contribute at least the energy bound of the
+    docs/model.md: ``latest_i = UB - sum_j o_j + a_i``, because every other request contributes at
+    least its own ``o_j``.  With ``tight=True`` the others contribute at least the energy bound of the
     instance without ``i`` (removing a request from a valid plan leaves a valid plan of the rest,
     so their latencies add up to at least that bound): ``latest_i = UB - LB(rest_i) - o_i + a_i``.
     Never the heuristic's makespan.
     """
     if upper_bound < instance.trivial_lower_bound():
-        raise ValueError(f"upper bound {upper_bound} below sum of output lengths {instance.trivial_lower_bound()}")
+        raise ValueError(
+            f"upper bound {upper_bound} below sum of output lengths {instance.trivial_lower_bound()}"
+        )
     loose = (upper_bound - instance.trivial_lower_bound() + instance.arrival).astype(np.int64)
     if not tight or instance.n == 1:
         return loose
@@ -239,7 +261,11 @@ def _rows(
     kept_rounds = np.flatnonzero(keep_round).astype(np.int64)
     row_index = np.full(len(keep_round), -1, dtype=np.int64)
     row_index[kept_rounds] = np.arange(len(kept_rounds))
-    counts = np.bincount(row_index[r], minlength=len(kept_rounds)) if len(r) else np.zeros(len(kept_rounds), dtype=np.int64)
+    counts = (
+        np.bincount(row_index[r], minlength=len(kept_rounds))
+        if len(r)
+        else np.zeros(len(kept_rounds), dtype=np.int64)
+    )
     indptr = np.zeros(len(kept_rounds) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(counts)
     return SparseRows(v.astype(np.int64), c.astype(np.int64), indptr, kept_rounds, rhs)
@@ -251,13 +277,15 @@ def build(
     max_nonzeros: int = MAX_NONZEROS,
     tight: bool = True,
     latest_override: IntArray | None = None,
+    bytes_per_nonzero: float | None = None,
 ) -> TimeIndexed:
     """Build the time-indexed structure for plans of total latency at most ``upper_bound``.
 
     ``latest_override`` replaces the derived latest starts (tests use it to show that a makespan
-    horizon is wrong; never use it to solve).  Raises ValueError when the memory rows would hold
-    more than ``max_nonzeros`` nonzeros
-    (:class:`scheduler_milp.model.result.ModelTooLarge`, a ``ValueError``).
+    horizon is wrong; never use it to solve).  Raises
+    :class:`~scheduler_milp.model.result.ModelTooLarge` (a ``ValueError``) before building when
+    the memory rows would hold more than ``max_nonzeros`` nonzeros, or, given the solver's
+    ``bytes_per_nonzero``, when the model would take more than :func:`memory_cap`.
     """
     inst = instance
     n = inst.n
@@ -266,6 +294,12 @@ def build(
         raise ModelTooLarge(
             f"time-indexed model too large: about {est:,} nonzeros (limit {max_nonzeros:,}; n={n}, "
             f"upper bound {upper_bound}); use a heuristic or raise max_nonzeros"
+        )
+    if bytes_per_nonzero is not None and est * bytes_per_nonzero > memory_cap():
+        raise ModelTooLarge(
+            f"time-indexed model too large for this machine: about {est:,} nonzeros would take about "
+            f"{est * bytes_per_nonzero / 2**30:.1f} GiB, over the cap of {memory_cap() / 2**30:.1f} GiB "
+            f"(half its memory; n={n}, upper bound {upper_bound}); use a heuristic or lower max_nonzeros"
         )
     a = inst.arrival
     o = inst.output_len
@@ -307,7 +341,9 @@ def build(
     batch_rows = None
     if inst.max_batch is not None:
         keep_batch = is_last & (covered.sum(axis=0) > inst.max_batch)
-        batch_rows = _rows(ent_round, ent_col, np.ones(n_ent, dtype=np.int64), keep_batch, inst.max_batch)
+        batch_rows = _rows(
+            ent_round, ent_col, np.ones(n_ent, dtype=np.int64), keep_batch, inst.max_batch
+        )
 
     return TimeIndexed(
         instance=inst,
@@ -360,7 +396,9 @@ def round_entries(model: TimeIndexed) -> SparseRows:
     k = np.arange(len(ent_col), dtype=np.int64) - offs[ent_col] + 1
     ent_round = model.col_start[ent_col] + k - 1
     ent_mem = np.asarray(inst.mem(model.col_request[ent_col], k), dtype=np.int64)
-    return _rows(ent_round, ent_col, ent_mem, np.ones(model.horizon, dtype=bool), inst.memory_budget)
+    return _rows(
+        ent_round, ent_col, ent_mem, np.ones(model.horizon, dtype=bool), inst.memory_budget
+    )
 
 
 def left_shift_terms(model: TimeIndexed) -> list[tuple[int, int, IntArray, IntArray, IntArray]]:
@@ -389,11 +427,18 @@ def left_shift_terms(model: TimeIndexed) -> list[tuple[int, int, IntArray, IntAr
         if t <= int(inst.arrival[i]):
             continue
         lo_i, hi_i = int(model.col_offset[i]), int(model.col_offset[i + 1])
-        cols, coefs = entries.row(t - 1) if t - 1 < entries.n_rows else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        cols, coefs = (
+            entries.row(t - 1)
+            if t - 1 < entries.n_rows
+            else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        )
         other = (cols < lo_i) | (cols >= hi_i)
         threshold = inst.memory_budget - int(inst.mem(i, 1)) + 1
         o_i = int(inst.output_len[i])
-        a, b = np.searchsorted(end_sorted, t, side="left"), np.searchsorted(end_sorted, t + o_i - 2, side="right")
+        a, b = (
+            np.searchsorted(end_sorted, t, side="left"),
+            np.searchsorted(end_sorted, t + o_i - 2, side="right"),
+        )
         ends = order[a:b]
         ends = ends[(ends < lo_i) | (ends >= hi_i)]
         out.append((c, threshold, cols[other], coefs[other], np.sort(ends)))

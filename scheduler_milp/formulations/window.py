@@ -1,9 +1,10 @@
-"""CP-SAT model of a window sub-problem: re-place a few *free* requests around a fixed background.
+"""The CP-SAT model of a window: re-place a few *free* requests around a fixed background.
 
-The large-neighbourhood search (:mod:`scheduler_milp.heuristics.lns`) frees ``k`` requests of a valid plan and
-keeps every other request where it is.  The fixed requests leave a *background* profile: memory
-``bg_mem[t]`` and batch size ``bg_batch[t]`` in every round.  This module finds start rounds for the
-free requests that minimise their total latency subject to
+The subproblem of ``lns`` (:mod:`scheduler_milp.heuristics.lns`) and ``rh``
+(:mod:`scheduler_milp.heuristics.receding`): ``k`` requests of a valid plan are freed and every
+other request stays where it is.  The fixed requests leave a *background* profile: memory
+``bg_mem[t]`` and batch size ``bg_batch[t]`` in every round.  :func:`solve_window` finds start
+rounds for the free requests that minimise their total latency subject to
 
 * one start per free request ``i`` in its domain ``[lo_i, hi_i]`` (``lo_i >= a_i``),
 * in every round ``t``: ``bg_mem[t] + sum_free mem_i(t - S_i + 1) <= M``,
@@ -11,8 +12,8 @@ free requests that minimise their total latency subject to
 
 Model: one Boolean ``x[i, t]`` per (free request, candidate start), exactly one per request, one
 linear row per round that can bind (time-indexed, like the exact ``cpsat`` model, but with a
-per-round capacity ``M - bg_mem[t]``).  Rows that can never bind are dropped, with the same two
-arguments as MODEL.md's facts:
+per-round capacity ``M - bg_mem[t]``).  Rows that can never bind are left out, with the same two
+arguments as the facts of docs/model.md:
 
 * a round ``t`` in which no request (free or fixed) can have its last round is dominated by round
   ``t + 1``: every request running in ``t`` still runs in ``t + 1`` and holds at least as much;
@@ -21,18 +22,19 @@ arguments as MODEL.md's facts:
 For the batch rows the count only rises at starts, so only rounds in which some request (free or
 fixed) can start are kept.
 
-The current plan's starts are given as a complete hint and are feasible by construction (the
-background is the current plan minus the free requests), so the answer is never worse than the
-current plan.  Gap limits are zero: an ``OPTIMAL`` status is a proof for the sub-problem.
-
-Rows are written straight into the model proto: building through Python expressions costs about
-seven times more on windows of a few hundred thousand nonzeros.
+The size of the model (its nonzeros) is counted from the domains before any entry is built, and a
+window beyond :data:`MAX_WINDOW_NONZEROS` is declined at that cost.  The current plan's starts are
+given as a complete hint and are feasible by construction (the background is the current plan
+minus the free requests), so the answer is never worse than the current plan.  Gap limits are
+zero: an ``OPTIMAL`` status is a proof for the subproblem.  Rows are written straight into the
+model proto, which is much faster than building them through Python expressions.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ import numpy as np
 from ..model.instance import Instance, IntArray
 from ..model.plan import batch_size_per_round, memory_per_round
 
-#: Refuse (return the hint unchanged) beyond this many nonzeros: keeps one window's build bounded.
+#: Decline (return the hint unchanged) beyond this many nonzeros: keeps one window's build bounded.
 MAX_WINDOW_NONZEROS = 3_000_000
 
 
@@ -116,7 +118,8 @@ def solve_window(
     included) and ``deterministic_time`` (CP-SAT's deterministic work units; with ``workers=1``
     this makes the result reproducible) bound the solve.  ``symmetry`` orders the starts of
     identical free requests (same prompt, output, arrival and domain), a valid symmetry break.
-    Returns the hint unchanged when the solver finds nothing better or the window is too big.
+    Returns the hint unchanged when the solver finds nothing better or the window is too big
+    (``stats["refused"]``, status ``TOO_LARGE``; counted before the rows are built).
     """
     from ortools.sat.python import cp_model
 
@@ -147,13 +150,6 @@ def solve_window(
     bg_mem, bg_batch = background_profiles(inst, start, free, horizon)
     cap_mem = inst.memory_budget - bg_mem
 
-    # ---- columns: (request position p, start t) for t in [lo_p, hi_p], contiguous per request
-    width = hi - lo + 1
-    col_first = np.concatenate(([0], np.cumsum(width)))
-    n_cols = int(col_first[-1])
-    col_req = np.repeat(np.arange(k), width)
-    col_start = lo[col_req] + (np.arange(n_cols) - col_first[col_req])
-
     # ---- memory rows: rounds in which some request can have its last round
     first_round, last_round = int(lo.min()), int((hi + o).max()) - 1
     fixed_mask = np.ones(inst.n, dtype=bool)
@@ -163,14 +159,17 @@ def solve_window(
     for p in range(k):
         cand.append(np.arange(lo[p] + o[p] - 1, hi[p] + o[p]))
     rows = np.unique(np.concatenate(cand))
-    rows_mem, data_mem, cols_mem, n_mem_dropped = _rows_for(
-        rows, col_req, col_start, o, lambda p, kk: inst.mem(free[p], kk), cap_mem
-    )
-    nnz = sum(len(c) for c in cols_mem)
 
-    rows_b: list[int] = []
-    cols_b: list[IntArray] = []
-    cap_b_list: list[int] = []
+    def mem_coef(p: int, kk: IntArray) -> IntArray:
+        return np.asarray(inst.mem(free[p], kk), dtype=np.int64)
+
+    load, count = _row_loads(rows, lo, hi, o, mem_coef)
+    rows_mem = rows[load > cap_mem[rows]]
+    nnz = int(count[load > cap_mem[rows]].sum())
+
+    # ---- batch rows: rounds in which some request can start
+    rows_b = np.zeros(0, dtype=np.int64)
+    cap_batch: IntArray | None = None
     if bg_batch is not None:
         assert inst.max_batch is not None
         cap_batch = inst.max_batch - bg_batch
@@ -179,24 +178,43 @@ def solve_window(
         for p in range(k):
             cand_b.append(np.arange(lo[p], hi[p] + 1))
         brows = np.unique(np.concatenate(cand_b))
-        rows_b_arr, _, cols_b, _ = _rows_for(
-            brows, col_req, col_start, o, lambda p, kk: np.ones_like(kk), cap_batch
-        )
-        rows_b = rows_b_arr
-        cap_b_list = [int(cap_batch[t]) for t in rows_b]
-        nnz += sum(len(c) for c in cols_b)
+        load_b, count_b = _row_loads(brows, lo, hi, o, _ones)
+        rows_b = brows[load_b > cap_batch[brows]]
+        nnz += int(count_b[load_b > cap_batch[brows]].sum())
 
+    width = hi - lo + 1
     stats: dict[str, Any] = {
         "free": k,
-        "columns": n_cols,
+        "columns": int(width.sum()),
         "memory_rows": len(rows_mem),
-        "memory_rows_dropped": n_mem_dropped,
+        "memory_rows_dropped": len(rows) - len(rows_mem),
         "batch_rows": len(rows_b),
         "nonzeros": nnz,
     }
     if nnz > MAX_WINDOW_NONZEROS:
         stats["refused"] = True
-        return WindowResult(start[free].copy(), hint_obj, hint_obj, False, "TOO_LARGE", time.perf_counter() - t_begin, 0.0, stats)
+        return WindowResult(
+            start[free].copy(),
+            hint_obj,
+            hint_obj,
+            False,
+            "TOO_LARGE",
+            time.perf_counter() - t_begin,
+            0.0,
+            stats,
+        )
+
+    # ---- columns: (request position p, start t) for t in [lo_p, hi_p], contiguous per request
+    col_first = np.concatenate(([0], np.cumsum(width)))
+    n_cols = int(col_first[-1])
+    col_req = np.repeat(np.arange(k), width)
+    col_start = lo[col_req] + (np.arange(n_cols) - col_first[col_req])
+    data_mem, cols_mem = _entries(rows_mem, col_req, col_start, o, mem_coef)
+    cols_b: list[IntArray] = []
+    cap_b_list: list[int] = []
+    if cap_batch is not None:
+        _, cols_b = _entries(rows_b, col_req, col_start, o, _ones)
+        cap_b_list = [int(cap_batch[t]) for t in rows_b.tolist()]
 
     model = cp_model.CpModel()
     proto = model.proto
@@ -205,7 +223,7 @@ def solve_window(
     for p in range(k):
         model.add_exactly_one(xs[col_first[p] : col_first[p + 1]])
     neg_inf = -(2**62)
-    for t, data, cols in zip(rows_mem, data_mem, cols_mem, strict=True):
+    for t, data, cols in zip(rows_mem.tolist(), data_mem, cols_mem, strict=True):
         ct = proto.constraints.add()
         ct.linear.vars.extend((cols + base).tolist())
         ct.linear.coeffs.extend(data.tolist())
@@ -265,9 +283,29 @@ def solve_window(
         new_obj = int((new + offset).sum())
         stats["bound"] = int(math.ceil(solver.best_objective_bound - 1e-6) + offset.sum())
         if new_obj < hint_obj:
-            return WindowResult(new, new_obj, hint_obj, status == cp_model.OPTIMAL, name, build_seconds, solve_seconds, stats)
-        return WindowResult(start[free].copy(), hint_obj, hint_obj, status == cp_model.OPTIMAL, name, build_seconds, solve_seconds, stats)
-    return WindowResult(start[free].copy(), hint_obj, hint_obj, False, name, build_seconds, solve_seconds, stats)
+            return WindowResult(
+                new,
+                new_obj,
+                hint_obj,
+                status == cp_model.OPTIMAL,
+                name,
+                build_seconds,
+                solve_seconds,
+                stats,
+            )
+        return WindowResult(
+            start[free].copy(),
+            hint_obj,
+            hint_obj,
+            status == cp_model.OPTIMAL,
+            name,
+            build_seconds,
+            solve_seconds,
+            stats,
+        )
+    return WindowResult(
+        start[free].copy(), hint_obj, hint_obj, False, name, build_seconds, solve_seconds, stats
+    )
 
 
 def _identical_groups(*keys: IntArray) -> list[IntArray]:
@@ -292,21 +330,52 @@ def _identical_groups(*keys: IntArray) -> list[IntArray]:
     return groups
 
 
-def _rows_for(
+def _ones(p: int, kk: IntArray) -> IntArray:
+    """The coefficient of a batch row: 1 in every round of a request."""
+    return np.ones_like(kk)
+
+
+def _row_loads(
+    rows: IntArray,
+    lo: IntArray,
+    hi: IntArray,
+    o: IntArray,
+    coef: Callable[[int, IntArray], IntArray],
+) -> tuple[IntArray, IntArray]:
+    """Largest possible load and number of nonzeros of each row, without building the entries.
+
+    The columns of request ``p`` that cover round ``t`` are the starts
+    ``max(lo_p, t - o_p + 1)..min(hi_p, t)``; the earliest of them holds the largest coefficient,
+    ``coef(p, min(t - lo_p + 1, o_p))`` (memory only grows with the round ``kk`` of a request), and
+    one start per request makes the sum of these the largest load.  Costs ``O(k * rows)``.
+    """
+    load = np.zeros(len(rows), dtype=np.int64)
+    count = np.zeros(len(rows), dtype=np.int64)
+    for p in range(len(lo)):
+        lo_p, hi_p, o_p = int(lo[p]), int(hi[p]), int(o[p])
+        a, b = (
+            int(np.searchsorted(rows, lo_p, side="left")),
+            int(np.searchsorted(rows, hi_p + o_p - 1, side="right")),
+        )
+        if a >= b:
+            continue
+        t = rows[a:b]
+        load[a:b] += coef(p, np.minimum(t - lo_p + 1, o_p))
+        count[a:b] += np.minimum(hi_p, t) - np.maximum(lo_p, t - o_p + 1) + 1
+    return load, count
+
+
+def _entries(
     rows: IntArray,
     col_req: IntArray,
     col_start: IntArray,
     o: IntArray,
-    coef: Any,
-    cap: IntArray,
-) -> tuple[list[int], list[IntArray], list[IntArray], int]:
-    """CSR-like rows: column ``c`` (request ``p``, start ``t'``) enters rows ``t' <= t < t' + o_p``.
-
-    ``coef(p, kk)`` gives the coefficient for the ``kk``-th round of request ``p`` (vectorised over
-    ``kk``).  Rows whose largest possible load fits in ``cap`` are dropped.
-    """
+    coef: Callable[[int, IntArray], IntArray],
+) -> tuple[list[IntArray], list[IntArray]]:
+    """Coefficients and columns of each of ``rows``: column ``c`` (request ``p``, start ``t'``)
+    enters rows ``t' <= t < t' + o_p`` with ``coef(p, t - t' + 1)``; columns in index order."""
     if len(rows) == 0 or len(col_req) == 0:
-        return [], [], [], len(rows)
+        return [], []
     first = np.searchsorted(rows, col_start, side="left")
     last = np.searchsorted(rows, col_start + o[col_req] - 1, side="right")
     count = last - first
@@ -315,28 +384,15 @@ def _rows_for(
     within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
     row_pos = first[col_of] + within
     kk = rows[row_pos] - col_start[col_of] + 1
-    req = col_req[col_of]
+    req = col_req[col_of]  # nondecreasing: the columns of a request are contiguous
     data = np.empty(total, dtype=np.int64)
-    for p in np.unique(req).tolist():
-        sel = req == p
-        data[sel] = coef(p, kk[sel])
-    # largest load per row: one start per request, so the max coefficient of each request, summed
-    order = np.lexsort((req, row_pos))
-    row_pos, req, data, col_of = row_pos[order], req[order], data[order], col_of[order]
-    pair = row_pos * (int(req.max()) + 1) + req
-    bounds = np.flatnonzero(np.diff(pair)) + 1
-    seg_start = np.concatenate(([0], bounds))
-    pair_max = np.maximum.reduceat(data, seg_start)
-    pair_row = row_pos[seg_start]
-    load = np.bincount(pair_row, weights=pair_max, minlength=len(rows))
-    binding = load > cap[rows]
+    bounds = np.searchsorted(req, np.arange(int(col_req[-1]) + 2))
+    for p in range(len(bounds) - 1):
+        if bounds[p] < bounds[p + 1]:
+            data[bounds[p] : bounds[p + 1]] = coef(p, kk[bounds[p] : bounds[p + 1]])
+    order = np.argsort(row_pos, kind="stable")  # by row, then by column
+    row_pos, data, col_of = row_pos[order], data[order], col_of[order]
     row_bounds = np.searchsorted(row_pos, np.arange(len(rows) + 1))
-    out_rows: list[int] = []
-    out_data: list[IntArray] = []
-    out_cols: list[IntArray] = []
-    for r in np.flatnonzero(binding).tolist():
-        a, b = int(row_bounds[r]), int(row_bounds[r + 1])
-        out_rows.append(int(rows[r]))
-        out_data.append(data[a:b])
-        out_cols.append(col_of[a:b])
-    return out_rows, out_data, out_cols, int(len(rows) - len(out_rows))
+    out_data = [data[row_bounds[r] : row_bounds[r + 1]] for r in range(len(rows))]
+    out_cols = [col_of[row_bounds[r] : row_bounds[r + 1]] for r in range(len(rows))]
+    return out_data, out_cols

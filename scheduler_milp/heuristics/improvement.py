@@ -3,40 +3,53 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..baselines.best import FAST_METHODS, best_fast_plan
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 
 
-def improvement_start(instance: Instance, options: SolveOptions, default_time: float = 10.0) -> tuple[str, Plan, float | None, float]:
+class StartParams(Protocol):
+    """The parameter of every improvement search: the fast methods to start from (``None``: all)."""
+
+    @property
+    def start(self) -> tuple[str, ...] | None: ...
+
+
+def improvement_start(
+    instance: Instance, options: SolveOptions, params: StartParams, default_time: float = 10.0
+) -> tuple[str, Plan, float | None, float]:
     """The start of an improvement method: ``(start name, start plan, time left, seconds spent)``.
 
-    The start is ``options.warm_start`` or the best plan of the fast methods listed in the
-    ``start`` parameter (default :data:`FAST_METHODS`).  The time limit (``default_time`` when
-    neither a time nor an iteration limit is set) covers finding the start, so the time left is
-    what remains of it (``None``: no time limit).
+    The start is ``options.warm_start`` or the best plan of the fast methods in ``params.start``
+    (default :data:`~scheduler_milp.baselines.best.FAST_METHODS`).  The run's deadline
+    (``default_time`` seconds when neither a time nor an iteration limit is set) covers finding
+    the start, so the time left is what remains of it (``None``: no time limit).
     """
     t0 = time.perf_counter()
+    deadline = options.budget()
+    if not deadline.limited and options.iteration_limit is None:
+        deadline = Deadline.after(default_time)
     if options.warm_start is not None:
         start_name, start_plan = "warm_start", options.warm_start
     else:
-        p = options.params
-        include = tuple(str(p["start"]).split(",")) if "start" in p else FAST_METHODS
-        start_name, start_plan = best_fast_plan(instance, include)
-    spent = time.perf_counter() - t0
-    time_limit = options.time_limit
-    if time_limit is None and options.iteration_limit is None:
-        time_limit = default_time
-    if time_limit is not None:
-        time_limit = max(0.0, time_limit - spent)
-    return start_name, start_plan, time_limit, spent
+        start_name, start_plan = best_fast_plan(
+            instance, FAST_METHODS if params.start is None else params.start
+        )
+    return start_name, start_plan, deadline.remaining_or_none(), time.perf_counter() - t0
 
 
 def improvement_result(
-    method: str, instance: Instance, plan: Plan, stats: dict[str, Any], start_name: str, build_seconds: float, solve_started: float
+    method: str,
+    instance: Instance,
+    plan: Plan,
+    stats: dict[str, Any],
+    start_name: str,
+    build_seconds: float,
+    solve_started: float,
 ) -> SolveResult:
     """The result of an improvement method (``ls``, ``repack``) started by :func:`improvement_start`.
 

@@ -19,12 +19,14 @@ a window that hits its work limit shrinks it by a quarter (down to ``min_k``).
 
 Determinism: windows run CP-SAT with one worker and a *deterministic* work limit
 (``window_dtime``), so given the seed and an iteration budget the trajectory is reproducible.  The
-wall-clock ``time_limit`` is a safety net only: when it cuts a window short, the run is no longer
+wall-clock time limit is a safety net only: when it cuts a window short, the run is not
 reproducible (it still returns a valid plan that is never worse than the start).
 
-When the whole instance fits in one window (``n <= max_k``) the first iteration frees every request
-with the valid horizon of MODEL.md (``S_i <= UB - sum_j o_j + a_i``); if CP-SAT proves that window
-optimal, the plan is optimal and its objective is returned as the lower bound.
+When the whole instance fits in one window (``n <= max_k`` and ``n <= whole_max_n``) the first
+iteration frees every request with the valid horizon of docs/model.md
+(``S_i <= UB - sum_j o_j + a_i``); if CP-SAT proves that window optimal, the plan is optimal and its
+objective is returned as the lower bound (``stats["bound_source"]``:
+:data:`WHOLE_WINDOW_BOUND_SOURCE`).
 """
 
 from __future__ import annotations
@@ -32,33 +34,39 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..baselines.best import best_fast_plan
 from ..model.instance import Instance
+from ..model.params import MethodParams
 from ..model.plan import Plan, memory_per_round
 from ..model.result import SolveOptions, SolveResult, StopReason
 
 log = logging.getLogger(__name__)
 
-#: Methods tried for the starting plan when the heuristics package offers no ``best_fast_plan``.
+#: ``stats["bound_source"]`` of a result whose plan one whole-instance window proved optimal
+WHOLE_WINDOW_BOUND_SOURCE = "lns-whole-window"
 
-DEFAULTS: dict[str, Any] = {
-    "k": 12,  # initial block size
-    "min_k": 4,
-    "max_k": 40,
-    "max_span": 80,  # rounds between the first and last start of a block
-    "slack_before": 5,
-    "slack_after": 20,
-    "window_dtime": 2.0,  # CP-SAT deterministic work units per window
-    "window_time": 10.0,  # wall-clock cap per window (safety net)
-    "max_stall": None,  # consecutive non-improving windows before stopping (None: from n and k)
-    "strategies": "sliding,random,waste",
-    "whole_max_n": 20,  # solve the whole instance as one window up to this many requests
-}
+
+@dataclass(frozen=True)
+class LnsParams(MethodParams):
+    """``lns``'s parameters (``--param key=value``)."""
+
+    k: int = 12  # initial block size
+    min_k: int = 4
+    max_k: int = 40
+    max_span: int = 80  # rounds between the first and last start of a block
+    slack_before: int = 5
+    slack_after: int = 20
+    window_dtime: float = 2.0  # CP-SAT deterministic work units per window
+    window_time: float = 10.0  # wall-clock cap per window (safety net)
+    max_stall: int | None = None  # non-improving windows in a row before stopping (None: from n, k)
+    strategies: tuple[str, ...] = ("sliding", "random", "waste")
+    whole_max_n: int = 20  # solve the whole instance as one window up to this many requests
 
 
 @dataclass
@@ -70,84 +78,127 @@ class LNSOutcome:
     iterations: int
     improvements: int
     windows_optimal: int
-    lower_bound: int | None  # only when one window covered the whole instance and was proven optimal
+    lower_bound: (
+        int | None
+    )  # only when one window covered the whole instance and was proven optimal
     stop_reason: StopReason
-    trajectory: list[tuple[float, int, int]] = field(default_factory=list)  # (seconds, iteration, objective)
+    trajectory: list[tuple[float, int, int]] = field(
+        default_factory=list
+    )  # (seconds, iteration, objective)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def starting_plan(instance: Instance) -> tuple[Plan, str]:
-    """The best fast plan (:func:`scheduler_milp.heuristics.best_fast_plan`) and its method."""
-    from ..baselines.best import best_fast_plan
+def _stop_reason(
+    it: int,
+    iteration_limit: int | None,
+    left: float,
+    stall: int,
+    max_stall: int,
+    stop_when: Callable[[], bool] | None,
+) -> StopReason | None:
+    """Why the search stops before the next window (``None``: it goes on)."""
+    if iteration_limit is not None and it >= iteration_limit:
+        return StopReason.ITERATION_LIMIT
+    if left <= 0.05:
+        return StopReason.TIME_LIMIT
+    if stall >= max_stall:
+        return StopReason.COMPLETED
+    if stop_when is not None and stop_when():
+        return StopReason.STOPPED
+    return None
 
-    name, plan = best_fast_plan(instance)
-    return plan, name
+
+def _block_position(
+    strategy: str,
+    instance: Instance,
+    starts: np.ndarray,
+    order: np.ndarray,
+    kk: int,
+    rng: np.random.Generator,
+    sweep_pos: int,
+) -> tuple[int, int]:
+    """``(position in the start order, next sweep position)`` of the block a strategy picks."""
+    n = instance.n
+    if strategy == "sliding":
+        pos = sweep_pos
+        sweep_pos = 0 if sweep_pos + kk >= n else sweep_pos + max(1, kk // 2)
+    elif strategy == "random":
+        pos = int(rng.integers(0, max(1, n - kk + 1)))
+    else:  # waste
+        usage = memory_per_round(instance, starts)
+        waste = (instance.memory_budget - usage).astype(np.float64)
+        total = waste.sum()
+        if total <= 0:
+            pos = int(rng.integers(0, max(1, n - kk + 1)))
+        else:
+            t = int(rng.choice(len(waste), p=waste / total))
+            first = int(np.searchsorted(starts[order], t, side="left"))
+            pos = max(0, min(n - kk, first - kk // 2))
+    return max(0, min(pos, n - kk)), sweep_pos
 
 
-def _params(options: SolveOptions) -> dict[str, Any]:
-    prm = dict(DEFAULTS)
-    for key, value in options.params.items():
-        if key in prm:
-            prm[key] = value
-    return prm
+def _block_domains(
+    instance: Instance, starts: np.ndarray, block: np.ndarray, prm: LnsParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The block cut to ``max_span`` rounds and its start domains ``(block, lo, hi)``."""
+    t_first = int(starts[block].min())
+    block = block[starts[block] <= t_first + prm.max_span]
+    t_last = int(starts[block].max())
+    lo = np.maximum(instance.arrival[block], t_first - prm.slack_before)
+    lo = np.minimum(lo, starts[block])
+    hi = np.full(len(block), t_last + prm.slack_after, dtype=np.int64)
+    return block, lo, hi
 
 
 def improve(
     instance: Instance,
     plan: Plan,
-    time_limit: float | None = None,
+    deadline: float = math.inf,
     seed: int = 0,
     iteration_limit: int | None = None,
-    params: dict[str, Any] | None = None,
+    params: LnsParams | Mapping[str, Any] | None = None,
     stop_when: Callable[[], bool] | None = None,
 ) -> LNSOutcome:
     """Run the large-neighbourhood search from ``plan``; the result is never worse than ``plan``.
 
-    ``params`` overrides :data:`DEFAULTS`.  Stops after ``iteration_limit`` windows, after
-    ``time_limit`` seconds, after ``max_stall`` consecutive windows without improvement, or when
-    ``stop_when()`` returns True (polled between windows).
+    ``params``: :class:`LnsParams` (or a mapping of its keys).  Stops after ``iteration_limit``
+    windows, at ``deadline`` (a ``time.perf_counter()`` reading), after ``max_stall`` consecutive
+    windows without improvement, or when ``stop_when()`` returns True (polled between windows).
     """
     from ..formulations.window import solve_window
 
     t_begin = time.perf_counter()
-    deadline = math.inf if time_limit is None else t_begin + time_limit
-    prm = dict(DEFAULTS)
-    prm.update(params or {})
+    prm = LnsParams.parse(params)
     inst = instance
     n = inst.n
     rng = np.random.default_rng(seed)
     starts = np.asarray(plan.start_round, dtype=np.int64).copy()
     objective = int(plan.total_latency)
     start_obj = objective
-    k = int(min(max(int(prm["k"]), int(prm["min_k"])), n))
-    max_k = int(prm["max_k"])
-    min_k = int(prm["min_k"])
-    strategies = [s.strip() for s in str(prm["strategies"]).split(",") if s.strip()]
-    max_stall = prm["max_stall"]
-    if max_stall is None:
-        max_stall = max(20, 3 * math.ceil(n / max(1, k)))
+    k = int(min(max(prm.k, prm.min_k), n))
+    strategies = [s.strip() for s in prm.strategies if s.strip()]
+    max_stall = max(20, 3 * math.ceil(n / max(1, k))) if prm.max_stall is None else prm.max_stall
     trajectory: list[tuple[float, int, int]] = [(0.0, 0, objective)]
     it = 0
     improvements = 0
     windows_optimal = 0
     stall = 0
     sweep_pos = 0
-    lower_bound: int | None = None
-    stop = StopReason.COMPLETED
     dtime_total = 0.0
-    o = inst.output_len
-    a = inst.arrival
 
     # ---- the whole instance in one window (tiny instances): an exact solve with the valid horizon
-    if n <= max_k and n <= int(prm["whole_max_n"]):
+    if n <= prm.max_k and n <= prm.whole_max_n:
         free = np.arange(n)
-        latest = objective - int(o.sum()) + a
-        lo, hi = a.copy(), np.maximum(latest, starts)
+        latest = objective - int(inst.output_len.sum()) + inst.arrival
         left = deadline - time.perf_counter()
         res = solve_window(
-            inst, starts, free, lo, hi,
+            inst,
+            starts,
+            free,
+            inst.arrival.copy(),
+            np.maximum(latest, starts),
             time_limit=None if math.isinf(left) else max(0.01, left),
-            deterministic_time=float(prm["window_dtime"]) * 5,
+            deterministic_time=prm.window_dtime * 5,
             seed=seed,
         )
         it = 1
@@ -158,67 +209,49 @@ def improve(
             improvements += 1
             trajectory.append((time.perf_counter() - t_begin, it, objective))
         if res.optimal:
-            windows_optimal += 1
-            lower_bound = objective
             log.info("lns: whole instance solved exactly, objective %d", objective)
             out = Plan.checked(inst, starts)
-            return LNSOutcome(out, start_obj, it, improvements, windows_optimal, lower_bound, StopReason.COMPLETED, trajectory,
-                              {"deterministic_time": dtime_total, "final_k": k})
+            return LNSOutcome(
+                out,
+                start_obj,
+                it,
+                improvements,
+                windows_optimal + 1,
+                objective,
+                StopReason.COMPLETED,
+                trajectory,
+                {"deterministic_time": dtime_total, "final_k": k},
+            )
 
+    stop = StopReason.COMPLETED
     while True:
-        if iteration_limit is not None and it >= iteration_limit:
-            stop = StopReason.ITERATION_LIMIT
-            break
         left = deadline - time.perf_counter()
-        if left <= 0.05:
-            stop = StopReason.TIME_LIMIT
-            break
-        if stall >= max_stall:
-            stop = StopReason.COMPLETED
-            break
-        if stop_when is not None and stop_when():
-            stop = StopReason.STOPPED
+        reason = _stop_reason(it, iteration_limit, left, stall, max_stall, stop_when)
+        if reason is not None:
+            stop = reason
             break
         strategy = strategies[it % len(strategies)]
         order = np.lexsort((np.arange(n), starts))
         kk = min(k, n)
-        if strategy == "sliding":
-            pos = sweep_pos
-            sweep_pos = 0 if sweep_pos + kk >= n else sweep_pos + max(1, kk // 2)
-        elif strategy == "random":
-            pos = int(rng.integers(0, max(1, n - kk + 1)))
-        else:  # waste
-            usage = memory_per_round(inst, starts)
-            waste = (inst.memory_budget - usage).astype(np.float64)
-            total = waste.sum()
-            if total <= 0:
-                pos = int(rng.integers(0, max(1, n - kk + 1)))
-            else:
-                t = int(rng.choice(len(waste), p=waste / total))
-                first = int(np.searchsorted(starts[order], t, side="left"))
-                pos = max(0, min(n - kk, first - kk // 2))
-        pos = max(0, min(pos, n - kk))
-        block = order[pos : pos + kk]
-        t_first = int(starts[block].min())
-        block = block[starts[block] <= t_first + int(prm["max_span"])]
-        t_last = int(starts[block].max())
-        lo = np.maximum(a[block], t_first - int(prm["slack_before"]))
-        lo = np.minimum(lo, starts[block])
-        hi = np.full(len(block), t_last + int(prm["slack_after"]), dtype=np.int64)
-        wall = min(float(prm["window_time"]), left)
+        pos, sweep_pos = _block_position(strategy, inst, starts, order, kk, rng, sweep_pos)
+        block, lo, hi = _block_domains(inst, starts, order[pos : pos + kk], prm)
         res = solve_window(
-            inst, starts, block, lo, hi,
-            time_limit=wall,
-            deterministic_time=float(prm["window_dtime"]),
+            inst,
+            starts,
+            block,
+            lo,
+            hi,
+            time_limit=min(prm.window_time, left),
+            deterministic_time=prm.window_dtime,
             seed=seed + it,
         )
         it += 1
         dtime_total += float(res.stats.get("deterministic_time", 0.0))
         if res.optimal:
             windows_optimal += 1
-            k = min(max_k, k + 1)
+            k = min(prm.max_k, k + 1)
         elif res.status != "OPTIMAL":
-            k = max(min_k, (3 * k) // 4)
+            k = max(prm.min_k, (3 * k) // 4)
         if res.improved:
             starts[block] = res.start_round
             objective -= res.hint_objective - res.objective
@@ -226,33 +259,61 @@ def improve(
             stall = 0
             elapsed = time.perf_counter() - t_begin
             trajectory.append((elapsed, it, objective))
-            log.info("lns: %.1fs iteration %d (%s, k=%d) objective %d", elapsed, it, strategy, len(block), objective)
+            log.info(
+                "lns: %.1fs iteration %d (%s, k=%d) objective %d",
+                elapsed,
+                it,
+                strategy,
+                len(block),
+                objective,
+            )
         else:
             stall += 1
-        log.debug("lns: window %d %s k=%d status %s nnz %s", it, strategy, len(block), res.status, res.stats.get("nonzeros"))
+        log.debug(
+            "lns: window %d %s k=%d status %s nnz %s",
+            it,
+            strategy,
+            len(block),
+            res.status,
+            res.stats.get("nonzeros"),
+        )
     out = Plan.checked(inst, starts)
     assert out.total_latency == objective, "window bookkeeping drifted from the plan"
-    return LNSOutcome(out, start_obj, it, improvements, windows_optimal, lower_bound, stop, trajectory,
-                      {"deterministic_time": round(dtime_total, 3), "final_k": k})
+    return LNSOutcome(
+        out,
+        start_obj,
+        it,
+        improvements,
+        windows_optimal,
+        None,
+        stop,
+        trajectory,
+        {"deterministic_time": round(dtime_total, 3), "final_k": k},
+    )
 
 
 def solve_lns(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``lns``: large-neighbourhood search from the best fast plan (or ``options.warm_start``).
 
-    ``--param`` keys: those of :data:`DEFAULTS` (``k``, ``max_k``, ``window_dtime``, ...).  The time
-    limit covers the starting heuristics too; without one, the search stops after ``max_stall``
-    non-improving windows or ``iteration_limit`` windows.
+    Parameters: :class:`LnsParams`.  The time limit covers finding the start plan too; without
+    one, the search stops after ``max_stall`` non-improving windows or ``iteration_limit`` windows.
     """
     options = options or SolveOptions()
+    params = LnsParams.of(options)
+    deadline = options.budget()
     t0 = time.perf_counter()
     if options.warm_start is not None:
         plan, source = options.warm_start, "warm_start"
     else:
-        plan, source = starting_plan(instance)
+        source, plan = best_fast_plan(instance)
     build = time.perf_counter() - t0
-    left = None if options.time_limit is None else max(0.0, options.time_limit - build)
     out = improve(
-        instance, plan, time_limit=left, seed=options.seed, iteration_limit=options.iteration_limit, params=_params(options),
+        instance,
+        plan,
+        deadline=deadline.at,
+        seed=options.seed,
+        iteration_limit=options.iteration_limit,
+        params=params,
         stop_when=options.stop,
     )
     stats: dict[str, Any] = {
@@ -275,5 +336,5 @@ def solve_lns(instance: Instance, options: SolveOptions | None = None) -> SolveR
         stats=stats,
     )
     if out.lower_bound is not None:
-        result.stats["bound_source"] = "lns-whole-window"
+        result.stats["bound_source"] = WHOLE_WINDOW_BOUND_SOURCE
     return result

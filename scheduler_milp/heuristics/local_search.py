@@ -1,8 +1,8 @@
 """``ls``: local search over the priority order, every candidate decoded by the shared start rule.
 
-Start: the best plan of the fast heuristics (:func:`scheduler_milp.heuristics.best_fast_plan`), and
-its start order (:meth:`Plan.order`) as the current priority.  Moves, drawn with a seeded
-``numpy.random.Generator``:
+Start: the best plan of the fast methods (:func:`scheduler_milp.baselines.best.best_fast_plan`, or
+those of the ``start`` parameter), and its start order (:meth:`Plan.order`) as the current
+priority.  Moves, drawn with a seeded ``numpy.random.Generator``:
 
 * ``swap``: exchange two requests in the order (half of the time two neighbours, otherwise two
   positions at most ``window`` apart);
@@ -17,8 +17,8 @@ objective does not get worse (equal moves let the search cross plateaus); the be
 returned, so the result is never worse than the start plan.  The search stops after
 ``options.iteration_limit`` candidate evaluations or ``options.time_limit`` seconds (default 10),
 whichever comes first; with an iteration limit and no time limit it is deterministic for a fixed
-seed.  Each decode walks the whole order (``O(n)`` events); on ``n = 1000`` that is a few
-evaluations per second, so the search is meant for backlogs up to a few thousand requests.
+seed.  Each decode walks the whole order (``O(n)`` events), so the search is meant for backlogs up
+to a few thousand requests.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..baselines.engine import priority_walk
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 from .improvement import improvement_result, improvement_start
@@ -41,11 +43,23 @@ log = logging.getLogger(__name__)
 MOVES = ("swap", "reinsert", "batch")
 
 
+@dataclass(frozen=True)
+class LocalSearchParams(MethodParams):
+    """``ls``'s parameters: the decoder variant (``blocking``), how far moves reach (``window``)
+    and the fast methods to start from (``start``; ``None``: all of them)."""
+
+    blocking: bool = False
+    window: int = 20
+    start: tuple[str, ...] | None = None
+
+
 def _objective(instance: Instance, start_round: IntArray) -> int:
     return int((start_round + instance.output_len - instance.arrival).sum())
 
 
-def _move(order: IntArray, start_round: IntArray, rng: np.random.Generator, window: int) -> tuple[IntArray, str]:
+def _move(
+    order: IntArray, start_round: IntArray, rng: np.random.Generator, window: int
+) -> tuple[IntArray, str]:
     """A neighbour of ``order`` (a new array) and the name of the move used."""
     n = order.size
     kind = MOVES[int(rng.integers(len(MOVES)))]
@@ -131,7 +145,13 @@ def local_search(
                 best_obj, best_starts = obj, starts
                 elapsed = time.perf_counter() - t0
                 trajectory.append((round(elapsed, 4), best_obj))
-                log.info("ls: iteration %d (%s) objective %d after %.2fs", iterations, kind, best_obj, elapsed)
+                log.info(
+                    "ls: iteration %d (%s) objective %d after %.2fs",
+                    iterations,
+                    kind,
+                    best_obj,
+                    elapsed,
+                )
     plan = Plan.checked(instance, best_starts)
     stats: dict[str, Any] = {
         "iterations": iterations,
@@ -146,10 +166,10 @@ def local_search(
 
 
 def solve_ls(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``ls``: local search from the best fast heuristic (params ``blocking``, ``window``, ``start``)."""
+    """``ls``: local search from the best fast plan (parameters: :class:`LocalSearchParams`)."""
     options = options or SolveOptions()
-    p = options.params
-    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options)
+    p = LocalSearchParams.of(options)
+    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options, p)
     t1 = time.perf_counter()
     plan, stats = local_search(
         instance,
@@ -157,7 +177,7 @@ def solve_ls(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         seed=options.seed,
         time_limit=time_limit,
         iteration_limit=options.iteration_limit,
-        blocking=bool(p.get("blocking", False)),
-        window=int(p.get("window", 20)),
+        blocking=p.blocking,
+        window=p.window,
     )
     return improvement_result("ls", instance, plan, stats, start_name, build_seconds, t1)

@@ -14,10 +14,10 @@ plan's proven lower bound.
   candidate list repeat until a pass improves nothing, ``options.iteration_limit`` decodes or the
   time limit.  The result is never worse than ``sorted-lp``'s.
 
-The LP's horizon comes from the best fast plan's objective (MODEL.md's valid horizon).  The LP is
-refused (``ValueError`` with a one-line reason, printed by the CLI) when the model would exceed
-the time-indexed builder's nonzero limit, which happens on backlogs of a few hundred requests with
-long outputs; no coarser bucketed LP is built.
+The LP's horizon comes from the best fast plan's objective (the valid horizon of docs/model.md).
+The LP is declined (:class:`~scheduler_milp.model.result.ModelTooLarge`, one line, printed by the
+CLI) when the model would exceed the time-indexed builder's nonzero limit, which happens on
+backlogs of a few hundred requests with long outputs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,24 +34,36 @@ from ..baselines.best import best_fast_plan
 from ..baselines.engine import priority_from_keys, priority_walk
 from ..baselines.serving import decode_priority
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import ModelTooLarge, SolveOptions, SolveResult, StopReason, round_bound
 
 log = logging.getLogger(__name__)
 
-#: Fast methods that give the LP's horizon (sorted-f is left out: its plan is rarely needed here).
-HORIZON_METHODS = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf")
+
+@dataclass(frozen=True)
+class LpSwapParams(MethodParams):
+    """``lp-swap``'s parameters: ``span``, how many positions apart in the LP order two requests
+    may be to form a candidate swap."""
+
+    span: int = 4
 
 
-def lp_order(instance: Instance, time_limit: float | None = None) -> tuple[IntArray, np.ndarray, float, Plan]:
+def lp_order(
+    instance: Instance, time_limit: float | None = None
+) -> tuple[IntArray, np.ndarray, float, Plan]:
     """``(order, mean_start, lp_value, horizon_plan)``: the LP mean-start order and its inputs."""
     from ..formulations.lp import lp_relaxation
 
-    _, ub_plan = best_fast_plan(instance, HORIZON_METHODS)
+    _, ub_plan = best_fast_plan(instance)
     try:
-        value, mean = lp_relaxation(instance, upper_bound=ub_plan.total_latency, time_limit=time_limit)
+        value, mean = lp_relaxation(
+            instance, upper_bound=ub_plan.total_latency, time_limit=time_limit
+        )
     except ModelTooLarge as err:
-        raise ModelTooLarge(f"the LP relaxation is too large for {instance.name} (n={instance.n}): {err}") from None
+        raise ModelTooLarge(
+            f"the LP relaxation is too large for {instance.name} (n={instance.n}): {err}"
+        ) from None
     except TimeoutError as err:
         raise RuntimeError(f"{err}") from None
     order = priority_from_keys(instance, np.round(np.asarray(mean) * 1e6).astype(np.int64))
@@ -111,21 +124,26 @@ def lp_swap_improve(
 
 def _run(instance: Instance, options: SolveOptions, swap: bool) -> SolveResult:
     name = "lp-swap" if swap else "sorted-lp"
+    span = LpSwapParams.of(options).span if swap else 0
     t0 = time.perf_counter()
-    deadline = options.deadline(t0)
-    remaining = None if math.isinf(deadline) else max(0.01, deadline - time.perf_counter())
-    order, mean, value, _ = lp_order(instance, time_limit=remaining)
+    deadline = options.budget()
+    left = deadline.remaining_or_none()
+    order, mean, value, _ = lp_order(instance, time_limit=None if left is None else max(0.01, left))
     t1 = time.perf_counter()
     plan = decode_priority(instance, order, blocking=False)
-    stats: dict[str, Any] = {"lp_value": value, "bound_source": "lp_relaxation", "sorted_lp_objective": plan.total_latency}
+    stats: dict[str, Any] = {
+        "lp_value": value,
+        "bound_source": "lp_relaxation",
+        "sorted_lp_objective": plan.total_latency,
+    }
     stop = StopReason.COMPLETED
     if swap:
         starts, more = lp_swap_improve(
             instance,
             order,
             mean,
-            span=int(options.params.get("span", 4)),
-            deadline=deadline,
+            span=span,
+            deadline=deadline.at,
             iteration_limit=options.iteration_limit,
         )
         stats.update(more)

@@ -19,10 +19,10 @@ the answer, so it reads only the rounds up to ``S + o_i - 1``.
 *Compiled.*  The scan, :meth:`Profile.place`, :meth:`Profile.remove` and the batch operations
 (:meth:`Profile.place_earliest`, :meth:`Profile.set_starts`, :meth:`Profile.compact`) are loops
 compiled with numba (``cache=True``: the machine code is kept next to this module, or in numba's
-user cache when that is not writable; the first process compiles in about 2.5 s, later ones load
-it in about 0.6 s).  A ``repack`` move is one call of :meth:`Profile.place_earliest` for all its
-freed requests; as numpy expressions over windows of rounds, each of its few hundred steps cost
-3-30 us of interpreter and allocation overhead.
+user cache when that is not writable, so only the first process pays for compiling).  A
+``repack`` move is one call of :meth:`Profile.place_earliest` for all its freed requests: its
+steps are too short for numpy expressions over windows of rounds, whose interpreter and
+allocation overhead would dominate.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def _add(usage, count, block, prompt, output, s, sign):
 
 
 @njit(cache=True, nogil=True)
-def _place_earliest(usage, count, start, prompt, output, arrival, budget, block, max_batch, order, lo, first):
+def _place_earliest(
+    usage, count, start, prompt, output, arrival, budget, block, max_batch, order, lo, first
+):
     """Place ``order[first:]`` one by one, each at its earliest start from ``max(lo, arrival)`` on.
 
     Returns the position in ``order`` where it stopped because the arrays end too early for the
@@ -86,7 +88,9 @@ def _place_earliest(usage, count, start, prompt, output, arrival, budget, block,
     size = usage.shape[0]
     for j in range(first, order.shape[0]):
         i = order[j]
-        s = _earliest(usage, count, budget, block, max_batch, prompt[i], output[i], max(lo, arrival[i]), -1)
+        s = _earliest(
+            usage, count, budget, block, max_batch, prompt[i], output[i], max(lo, arrival[i]), -1
+        )
         if s + output[i] >= size:
             return j
         _add(usage, count, block, prompt[i], output[i], s, 1)
@@ -151,7 +155,11 @@ class Profile:
         self.output = np.asarray(instance.output_len, dtype=np.int64)
         self.arrival = np.asarray(instance.arrival, dtype=np.int64)
         placed = start_round is not None
-        self.start = np.array(start_round, dtype=np.int64) if placed else np.zeros(instance.n, dtype=np.int64)
+        self.start = (
+            np.array(start_round, dtype=np.int64)
+            if placed
+            else np.zeros(instance.n, dtype=np.int64)
+        )
         self.size = 0
         self.usage = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0, dtype=np.int64)
@@ -172,7 +180,15 @@ class Profile:
 
     def remove(self, i: int) -> None:
         """Take request ``i`` out of the rounds it runs in (its ``start`` is kept)."""
-        _add(self.usage, self.count, self.block, int(self.prompt[i]), int(self.output[i]), int(self.start[i]), -1)
+        _add(
+            self.usage,
+            self.count,
+            self.block,
+            int(self.prompt[i]),
+            int(self.output[i]),
+            int(self.start[i]),
+            -1,
+        )
 
     def place(self, i: int, s: int) -> None:
         """Start request ``i`` (not placed) in round ``s``; no feasibility check."""
@@ -192,8 +208,18 @@ class Profile:
         while done < order.size:
             done = int(
                 _place_earliest(
-                    self.usage, self.count, self.start, self.prompt, self.output, self.arrival,
-                    self.budget, self.block, self._cap, order, lo, done,
+                    self.usage,
+                    self.count,
+                    self.start,
+                    self.prompt,
+                    self.output,
+                    self.arrival,
+                    self.budget,
+                    self.block,
+                    self._cap,
+                    order,
+                    lo,
+                    done,
                 )
             )
             if done < order.size:  # the arrays end before the next run would: grow them
@@ -203,22 +229,50 @@ class Profile:
         """Move the placed requests ``which`` to ``new_start`` (no feasibility check: an undo)."""
         if which.size:
             self._ensure(int((new_start + self.output[which]).max()) + 1)
-        _set_starts(self.usage, self.count, self.start, self.prompt, self.output, self.block, which, new_start)
+        _set_starts(
+            self.usage,
+            self.count,
+            self.start,
+            self.prompt,
+            self.output,
+            self.block,
+            which,
+            new_start,
+        )
 
     def compact(self, order: IntArray, window: int | None = None) -> int:
         """Move each request of ``order`` in turn to its earliest feasible start, never later; the
         total gain.  ``window``: only starts at most that many rounds earlier are searched."""
         return int(
             _compact(
-                self.usage, self.count, self.start, self.prompt, self.output, self.arrival,
-                self.budget, self.block, self._cap, order, -1 if window is None else window,
+                self.usage,
+                self.count,
+                self.start,
+                self.prompt,
+                self.output,
+                self.arrival,
+                self.budget,
+                self.block,
+                self._cap,
+                order,
+                -1 if window is None else window,
             )
         )
 
     def _scan(self, i: int, lo: int, hi: int) -> int:
         """:func:`_earliest` for request ``i`` from ``lo`` (``>=`` its arrival) to ``hi`` (``-1``: no end)."""
         return int(
-            _earliest(self.usage, self.count, self.budget, self.block, self._cap, int(self.prompt[i]), int(self.output[i]), lo, hi)
+            _earliest(
+                self.usage,
+                self.count,
+                self.budget,
+                self.block,
+                self._cap,
+                int(self.prompt[i]),
+                int(self.output[i]),
+                lo,
+                hi,
+            )
         )
 
     def earliest(self, i: int, lo: int, hi: int) -> int:

@@ -11,12 +11,13 @@ the next window.  The last window is committed whole.
 
 Each window starts from a hint that is feasible by construction: its requests placed one by one,
 in priority order, at the earliest round at which their whole memory profile fits next to
-everything placed (:meth:`scheduler_milp.heuristics.profile.Profile.earliest_after`).  The window model's horizon is MODEL.md's valid
-horizon computed inside the window: ``S_i <= UB_w - sum_{j in window} o_j + a_i`` with ``UB_w``
-the hint's total latency.  CP-SAT runs single-threaded with a deterministic time limit per window
-(``window_dtime``, default 1.0 units) so the result is reproducible; ``options.time_limit`` bounds
-the whole run: when it is reached, the remaining requests are placed at their earliest fit in
-priority order (``stats["fallback_requests"]``).  A window the solver does not improve keeps its
+everything placed (:meth:`scheduler_milp.heuristics.profile.Profile.earliest_after`).  The window
+model's horizon is the valid horizon of docs/model.md computed inside the window:
+``S_i <= UB_w - sum_{j in window} o_j + a_i`` with ``UB_w`` the hint's total latency.  CP-SAT runs
+single-threaded with a deterministic time limit per window (``window_dtime``, default 1.0 units)
+so the result is reproducible; the run's time limit bounds the whole run: when it is reached, the
+remaining requests are placed at their earliest fit in priority order
+(``stats["fallback_requests"]``).  A window the solver does not improve keeps its
 hint.  The final plan passes the validator; should it not, the decoder's plan of the same order
 is returned instead.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,11 +35,24 @@ import numpy as np
 from ..baselines.best import best_fast_plan
 from ..baselines.serving import decode_priority, sf_priority, svf_priority
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan, validate
 from ..model.result import SolveOptions, SolveResult, StopReason
 from .profile import Profile
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RhParams(MethodParams):
+    """``rh``'s parameters: window size, requests committed per window (``None``: half the
+    window), priority order (``best``, ``svf``, ``sf``) and CP-SAT work units per window."""
+
+    window: int = 8
+    commit: int | None = None
+    order: str = "best"
+    window_dtime: float = 1.0
+
 
 def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
     if which == "svf":
@@ -73,7 +88,13 @@ def receding_horizon(
     committed: list[int] = []
     pending: list[int] = []  # uncommitted members of the current window, in priority order
     pos = 0
-    stats: dict[str, Any] = {"windows": 0, "improved_windows": 0, "optimal_windows": 0, "fallback_requests": 0, "refused_windows": 0}
+    stats: dict[str, Any] = {
+        "windows": 0,
+        "improved_windows": 0,
+        "optimal_windows": 0,
+        "fallback_requests": 0,
+        "refused_windows": 0,
+    }
     prio = [int(x) for x in priority]
     while pos < n or pending:
         while len(pending) < window and pos < n:
@@ -125,20 +146,20 @@ def receding_horizon(
 
 
 def solve_rh(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``rh``: receding horizon with exact CP-SAT windows (params ``window``, ``commit``, ``order``, ``window_dtime``)."""
+    """``rh``: receding horizon with exact CP-SAT windows (parameters: :class:`RhParams`)."""
     options = options or SolveOptions()
-    p = options.params
+    p = RhParams.of(options)
     t0 = time.perf_counter()
-    deadline = options.deadline(t0)
-    priority, order_name = _priority(instance, str(p.get("order", "best")))
+    deadline = options.budget()
+    priority, order_name = _priority(instance, p.order)
     t1 = time.perf_counter()
     starts, stats = receding_horizon(
         instance,
         priority,
-        window=int(p.get("window", 8)),
-        commit=None if p.get("commit") is None else int(p["commit"]),
-        window_dtime=float(p.get("window_dtime", 1.0)),
-        deadline=deadline,
+        window=p.window,
+        commit=p.commit,
+        window_dtime=p.window_dtime,
+        deadline=deadline.at,
         seed=options.seed,
     )
     stats["order"] = order_name
@@ -151,4 +172,12 @@ def solve_rh(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         plan = Plan.checked(instance, starts)
     stop = StopReason.TIME_LIMIT if stats["fallback_requests"] else StopReason.COMPLETED
     log.info("rh: objective %d over %d windows", plan.total_latency, stats["windows"])
-    return SolveResult("rh", instance, plan, stop_reason=stop, build_seconds=t1 - t0, solve_seconds=time.perf_counter() - t1, stats=stats)
+    return SolveResult(
+        "rh",
+        instance,
+        plan,
+        stop_reason=stop,
+        build_seconds=t1 - t0,
+        solve_seconds=time.perf_counter() - t1,
+        stats=stats,
+    )

@@ -1,11 +1,10 @@
 """``repack``: ruin-and-recreate local search in plan space, with incremental memory profiles.
 
-``ls`` moves requests in a priority order and re-decodes the whole order for every candidate
-(about 0.5 s per candidate on 1,000 requests).  ``repack`` works on the start rounds themselves:
-it keeps the memory in use and the number of running requests in every round as two arrays and
-changes them only on the rounds that the moved requests touch, so a move costs one compiled pass
-over a window of rounds instead of a full decode (5,000-10,000 moves per second on 1,000 requests,
-about 3,000 on the 19,366-request trace).
+``ls`` moves requests in a priority order and re-decodes the whole order for every candidate.
+``repack`` works on the start rounds themselves: it keeps the memory in use and the number of
+running requests in every round as two arrays and changes them only on the rounds that the moved
+requests touch, so a move costs one compiled pass over a window of rounds instead of a full
+decode, and thousands of moves run per second.
 
 *Earliest fit*: :meth:`scheduler_milp.heuristics.profile.Profile.earliest` (one compiled pass over
 the rounds from the lowest allowed start, which stops at the answer).
@@ -15,10 +14,9 @@ the rounds from the lowest allowed start, which stops at the answer).
 those placed before it, *also before them* (backfilling into holes).  ``svf`` is a walk forward in
 time that starts whatever fits now (a non-delay schedule), so a large request that fits at round
 ``t`` can take memory that smaller requests would have used a few rounds later; the insertion plan
-reserves room for the small requests first.  On the 1,000-request mixed backlogs it is 12% (M =
-16,384) and 8% (M = 65,536) better than ``svf`` in 0.1-0.3 s (at M = 262,144 it is 0.7% worse, and
-the start plan is kept).  The better of the start plan and this plan is the search's start
-(``insertion=false`` skips it).
+reserves room for the small requests first, which pays under tight memory budgets (under loose
+ones the start plan is often better and is kept).  The better of the start plan and this plan is
+the search's start (``insertion=false`` skips it).
 
 *Moves* (seeded ``numpy.random.Generator(options.seed)``):
 
@@ -26,7 +24,7 @@ the start plan is kept).  The better of the start plan and this plan is the sear
   others (never later than its own); repeated until no request moves.  Run first (searching from
   each arrival) and every ``compact_every`` moves (default ``max(500, n / 8)``), searching only
   ``compact_window`` rounds (default 2,000) back from each start: a search from the arrival costs
-  ``O(n * T)`` and took 80% of the time on the 19,366-request trace.
+  ``O(n * T)``, which would dominate the run on whole traces.
 * **ruin and recreate**: free ``k`` requests (``k`` log-uniform in ``kmin..kmax``, default 4..150),
   chosen as a block of neighbours in start order, a random subset of a block of ``3k`` neighbours,
   or requests running around a random round; re-insert them one by one, in ascending volume order
@@ -38,16 +36,17 @@ the start plan is kept).  The better of the start plan and this plan is the sear
   (equal moves cross plateaus) or, *threshold accepting*, increases by at most an allowance that
   starts at ``threshold`` times the start plan's mean latency and shrinks linearly to 0 over the
   run (by iterations with an iteration limit, else by the clock); otherwise it is undone.  The
-  best plan seen is returned.  On the 1,000-request mixed backlog at M = 16,384 (60 s) the
-  allowance and the window together gain 0.5% over plain descent.
+  best plan seen is returned.  The allowance lets the search leave the local optima of plain
+  descent.
 
 ``progress`` (``SolveOptions.progress``) hears each new best plan, validated, at most every
-``progress_seconds`` (5 s): ``auto`` logs it and keeps it in its gap history while the search runs.
+``progress_seconds`` (default 5 s): ``auto`` logs it and keeps it in its gap history while the
+search runs.
 
 Every accepted move keeps the plan feasible by construction, the result is validated by
 :meth:`Plan.checked`, and it is never worse than the start plan (the best plan seen is kept,
-the start among them).  With an iteration limit (and no time limit reached) the result is deterministic for
-a seed; ``options.time_limit`` (default 10 s) covers finding the start plan too.
+the start among them).  With an iteration limit (and no time limit reached) the result is
+deterministic for a seed; the run's time budget (default 10 s) covers finding the start plan too.
 """
 
 from __future__ import annotations
@@ -56,11 +55,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 from .improvement import improvement_result, improvement_start
@@ -77,7 +79,7 @@ def _around(start: IntArray, output: IntArray, t: int, k: int) -> IntArray:
 
     Threshold accepting can leave a stretch of idle rounds in a plan (a move that delays the
     requests of a sparse tail is accepted): the "round" neighbourhood must still free someone
-    there, or the move would be empty (it crashed ``repack`` on the BWB trace at M = 16,384).
+    there, or the move would be empty.
     """
     running = np.flatnonzero((start <= t + 20) & (start + output > t - 20))
     if running.size:
@@ -110,15 +112,14 @@ def compact(prof: Profile, deadline: float = math.inf, window: int | None = None
 
 
 def insertion_order(instance: Instance) -> IntArray:
-    """The order of the insertion construction: smallest volume first, ties by arrival, then index.
-
-    (``svf_priority`` breaks the last ties by the requests' ids instead; kept apart so that plans
-    stay as they were.)
-    """
+    """The order of the insertion construction: smallest volume first, ties by arrival, then index
+    (``svf_priority`` breaks the last ties by the requests' ids instead)."""
     return np.lexsort((np.arange(instance.n), instance.arrival, instance.volume))
 
 
-def insertion_starts(instance: Instance, order: IntArray, deadline: float = math.inf) -> IntArray | None:
+def insertion_starts(
+    instance: Instance, order: IntArray, deadline: float = math.inf
+) -> IntArray | None:
     """Serial schedule generation: each request in ``order`` starts at its earliest feasible round
     next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``.
     """
@@ -129,6 +130,88 @@ def insertion_starts(instance: Instance, order: IntArray, deadline: float = math
             return None
         prof.place_earliest(order[first : first + 256], 0)
     return prof.start
+
+
+@dataclass(frozen=True)
+class RepackParams(MethodParams):
+    """``repack``'s parameters (``--param``): requests freed per move (``kmin``, ``kmax``), moves
+    between compaction passes (``compact_every``; ``None``: ``max(500, n / 8)``) and the rounds a
+    periodic pass searches back (``compact_window``), the insertion construction (``insertion``),
+    rounds searched before the earliest freed start (``reach``), the acceptance allowance as a
+    fraction of the mean latency (``threshold``; 0 = plain descent) and the fast methods to start
+    from (``start``; ``None``: all of them)."""
+
+    kmin: int = 4
+    kmax: int = 150
+    compact_every: int | None = None
+    compact_window: int = 2000
+    insertion: bool = True
+    reach: int = 400
+    threshold: float = 0.02
+    start: tuple[str, ...] | None = None
+
+
+def _start_profile(
+    instance: Instance, start_plan: Plan, insertion: bool, deadline: float
+) -> tuple[Profile, int | None]:
+    """The search's first profile: the start plan's, or the insertion plan's when that is better;
+    and the insertion plan's objective (``None`` when it was skipped or ran out of time)."""
+    prof = Profile(instance, np.asarray(start_plan.start_round, dtype=np.int64))
+    built = insertion_starts(instance, insertion_order(instance), deadline) if insertion else None
+    if built is None:
+        return prof, None
+    insertion_objective = int((built + prof.output - prof.arrival).sum())
+    if insertion_objective < prof.objective():
+        prof = Profile(instance, built)
+    return prof, insertion_objective
+
+
+def _neighbourhood(
+    rng: np.random.Generator, hood: int, order: IntArray, prof: Profile, k: int
+) -> IntArray:
+    """The ``k`` requests a move frees: a block of neighbours in start order (``hood`` 0), a random
+    subset of a block of ``3k`` (1), or requests running around a random round (2)."""
+    n = order.size
+    if hood == 0:
+        p = int(rng.integers(0, n - k + 1))
+        sel = order[p : p + k]
+    elif hood == 1:
+        width = min(3 * k, n)
+        p = int(rng.integers(0, n - width + 1))
+        sel = rng.choice(order[p : p + width], size=k, replace=False)
+    else:
+        horizon = int((prof.start + prof.output).max())
+        t = int(rng.integers(horizon))
+        running = _around(prof.start, prof.output, t, k)
+        sel = rng.choice(running, size=min(k, running.size), replace=False)
+    return np.asarray(sel, dtype=np.int64)
+
+
+def _reinsertion_order(
+    rng: np.random.Generator, how: int, sel: IntArray, old: IntArray, volume: IntArray
+) -> IntArray:
+    """The order in which the freed requests go back: ascending volume with noise (``how`` 0), old
+    start order with noise (1), or random (2)."""
+    if how == 0:
+        ins = sel[np.argsort(volume[sel] * rng.uniform(0.7, 1.3, sel.size), kind="stable")]
+    elif how == 1:
+        ins = sel[np.argsort(old + rng.integers(-30, 31, sel.size), kind="stable")]
+    else:
+        ins = rng.permutation(sel)
+    return np.asarray(ins, dtype=np.int64)
+
+
+def _stop_reason(
+    iterations: int, iteration_limit: int | None, deadline: float, stop: Callable[[], bool] | None
+) -> StopReason | None:
+    """Why the search ends before its next move (``None``: it goes on)."""
+    if iteration_limit is not None and iterations >= iteration_limit:
+        return StopReason.ITERATION_LIMIT
+    if time.perf_counter() >= deadline:
+        return StopReason.TIME_LIMIT
+    if stop is not None and stop():
+        return StopReason.STOPPED
+    return None
 
 
 def repack(
@@ -154,29 +237,20 @@ def repack(
     if kmin < 1 or kmax < kmin:
         raise ValueError(f"repack: need 1 <= kmin <= kmax (got {kmin}, {kmax})")
     t0 = time.perf_counter()
-    deadline = math.inf if time_limit is None else t0 + time_limit
+    deadline = Deadline.after(time_limit).at
     rng = np.random.default_rng(seed)
     n = instance.n
-    prof = Profile(instance, np.asarray(start_plan.start_round, dtype=np.int64))
-    start_obj = prof.objective()
     volume = instance.volume
+    start_obj = start_plan.total_latency
     trajectory: list[tuple[float, int]] = [(0.0, start_obj)]
-    cur = start_obj
 
     def note(obj: int) -> None:
         trajectory.append((round(time.perf_counter() - t0, 4), obj))
 
-    built = None
-    if insertion:  # the serial (backfilling) construction in smallest-volume-first order
-        built = insertion_starts(instance, insertion_order(instance), deadline)
-    insertion_objective = None
-    if built is not None:
-        insertion_objective = int((built + prof.output - prof.arrival).sum())
-        if insertion_objective < cur:
-            prof = Profile(instance, built)
-            cur = insertion_objective
-            note(cur)
-
+    prof, insertion_objective = _start_profile(instance, start_plan, insertion, deadline)
+    cur = prof.objective()
+    if cur < start_obj:
+        note(cur)
     gain = compact(prof, deadline)
     compact_gain = gain
     if gain:
@@ -184,7 +258,9 @@ def repack(
         note(cur)
     best_obj = cur
     best_start = prof.start.copy()
-    order = np.lexsort((np.arange(n), prof.start))  # start order (ties by index), for the block moves
+    order = np.lexsort(
+        (np.arange(n), prof.start)
+    )  # start order (ties by index), for the block moves
     order_stale = False
 
     reported = time.perf_counter()  # when progress last heard of a best plan
@@ -206,8 +282,8 @@ def repack(
         cur -= g
         keep_if_best()
 
-    # a windowed pass costs O(n * compact_window): at least n / 8 moves between passes keeps it
-    # near a tenth of the time on the whole 19,366-request trace
+    # a windowed pass costs O(n * compact_window): at least n / 8 moves between passes keeps its
+    # share of the time small on whole traces
     every = compact_every if compact_every is not None else max(500, n // 8)
     allowance = threshold * cur / max(n, 1)  # a fraction of the mean latency
     iterations = accepted = improving = 0
@@ -215,50 +291,32 @@ def repack(
     why = StopReason.COMPLETED
     since_compact = 0
     while n >= 2:
-        if iteration_limit is not None and iterations >= iteration_limit:
-            why = StopReason.ITERATION_LIMIT
-            break
-        if time.perf_counter() >= deadline:
-            why = StopReason.TIME_LIMIT
-            break
-        if stop is not None and stop():
-            why = StopReason.STOPPED
+        reason = _stop_reason(iterations, iteration_limit, deadline, stop)
+        if reason is not None:
+            why = reason
             break
         iterations += 1
         k = min(int(math.exp(rng.uniform(math.log(kmin), math.log(kmax + 1)))), n)
         hood = int(rng.integers(len(NEIGHBOURHOODS)))
         if hood < 2 and order_stale:
             # starts changed since the last sort: re-sorting the old order (nearly sorted) is O(n)
-            # in practice, where a fresh sort of every move cost more than the move at n = 20,000
+            # in practice, cheaper than a fresh sort on large backlogs
             order = order[np.argsort(prof.start[order], kind="stable")]
             order_stale = False
-        if hood == 0:
-            p = int(rng.integers(0, n - k + 1))
-            sel = order[p : p + k]
-        elif hood == 1:
-            width = min(3 * k, n)
-            p = int(rng.integers(0, n - width + 1))
-            sel = rng.choice(order[p : p + width], size=k, replace=False)
-        else:
-            horizon = int((prof.start + prof.output).max())
-            t = int(rng.integers(horizon))
-            running = _around(prof.start, prof.output, t, k)
-            sel = rng.choice(running, size=min(k, running.size), replace=False)
-        sel = np.asarray(sel, dtype=np.int64)
+        sel = _neighbourhood(rng, hood, order, prof, k)
         how = int(rng.integers(len(ORDERS)))
         old = prof.start[sel].copy()
-        if how == 0:
-            ins = sel[np.argsort(volume[sel] * rng.uniform(0.7, 1.3, sel.size), kind="stable")]
-        elif how == 1:
-            ins = sel[np.argsort(old + rng.integers(-30, 31, sel.size), kind="stable")]
-        else:
-            ins = rng.permutation(sel)
+        ins = _reinsertion_order(rng, how, sel, old, volume)
         prof.remove_all(sel)
-        prof.place_earliest(np.asarray(ins, dtype=np.int64), 0 if reach is None else max(0, int(old.min()) - reach))
+        prof.place_earliest(ins, 0 if reach is None else max(0, int(old.min()) - reach))
         delta = int(prof.start[sel].sum() - old.sum())
         if delta > 0 and allowance > 0:  # threshold accepting: the allowance shrinks linearly to 0
             # by iterations when there is an iteration limit (reproducible), else by the clock
-            done = iterations / iteration_limit if iteration_limit else (time.perf_counter() - t0) / (time_limit or 1.0)
+            done = (
+                iterations / iteration_limit
+                if iteration_limit
+                else (time.perf_counter() - t0) / (time_limit or 1.0)
+            )
             allow = allowance * max(0.0, 1.0 - done)
         else:
             allow = 0.0
@@ -299,14 +357,12 @@ def repack(
 def solve_repack(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``repack``: compaction and ruin-and-recreate from the best fast plan or ``options.warm_start``.
 
-    ``--param`` keys: ``kmin``, ``kmax`` (requests freed per move), ``reach`` (rounds searched before the
-    earliest freed start), ``threshold`` (acceptance
-    allowance as a fraction of the mean latency; 0 = plain descent), ``compact_every`` (moves between compaction passes), ``compact_window`` (rounds a periodic pass searches back), ``start`` (comma-separated
-    fast methods for the start plan).  The time limit (default 10 s) covers finding the start plan.
+    Parameters: :class:`RepackParams`.  The run's time budget (default 10 s without a time or an
+    iteration limit) covers finding the start plan.
     """
     options = options or SolveOptions()
-    p = options.params
-    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options)
+    p = RepackParams.of(options)
+    start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options, p)
     t1 = time.perf_counter()
     plan, stats = repack(
         instance,
@@ -314,15 +370,20 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
         seed=options.seed,
         time_limit=time_limit,
         iteration_limit=options.iteration_limit,
-        kmin=int(p.get("kmin", 4)),
-        kmax=int(p.get("kmax", 150)),
-        compact_every=int(p["compact_every"]) if "compact_every" in p else None,
-        compact_window=int(p["compact_window"]) if "compact_window" in p else 2000,
-        insertion=str(p.get("insertion", "true")).lower() not in ("0", "false", "no"),
-        reach=int(p.get("reach", 400)),
-        threshold=float(p.get("threshold", 0.02)),
+        kmin=p.kmin,
+        kmax=p.kmax,
+        compact_every=p.compact_every,
+        compact_window=p.compact_window,
+        insertion=p.insertion,
+        reach=p.reach,
+        threshold=p.threshold,
         stop=options.stop,
         progress=options.progress,
     )
-    log.info("repack: %d -> %d in %d moves", start_plan.total_latency, plan.total_latency, stats["iterations"])
+    log.info(
+        "repack: %d -> %d in %d moves",
+        start_plan.total_latency,
+        plan.total_latency,
+        stats["iterations"],
+    )
     return improvement_result("repack", instance, plan, stats, start_name, build_seconds, t1)

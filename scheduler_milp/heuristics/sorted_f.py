@@ -32,12 +32,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..baselines.engine import RunningSet, natural_rank
 from ..model.instance import Instance, IntArray
+from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 
@@ -45,6 +47,18 @@ log = logging.getLogger(__name__)
 
 MODES = ("continuous", "sequential")
 ORDERS = ("output", "peak", "output_x_peak")
+
+
+@dataclass(frozen=True)
+class SortedFParams(MethodParams):
+    """``sorted-f``'s parameters (see the module docstring): the reading (``mode``), ``fill``, the
+    exact search's size (``exact_max``), and the fast rule's ``shortlist`` and walk ``orders``."""
+
+    mode: str = "continuous"
+    fill: bool = True
+    exact_max: int = 12
+    shortlist: int = 16
+    orders: tuple[str, ...] = ("output", "peak")
 
 
 def _walk(running: RunningSet, order: IntArray, t: int, cap: int, screen: _Screen) -> list[int]:
@@ -67,8 +81,8 @@ def _walk(running: RunningSet, order: IntArray, t: int, cap: int, screen: _Scree
 class _Waiting:
     """The waiting requests in output order, grouped by output length with each group's min prompt.
 
-    Screening all waiting requests at every decision round cost ``O(n)`` gathers per round; with
-    the groups, one :meth:`RunningSet.max_prompt` per distinct output length decides which
+    Screening all waiting requests at every decision round would cost ``O(n)`` gathers per round;
+    with the groups, one :meth:`RunningSet.max_prompt` per distinct output length decides which
     groups can hold a fitting request (their smallest prompt is at most the bound), and only
     those groups are gathered.  The grouping is rebuilt (a few numpy passes) when the set changes.
     """
@@ -94,7 +108,9 @@ class _Waiting:
             self.grp_start = np.zeros(0, dtype=np.int64)
         self.grp_len = np.diff(np.concatenate((self.grp_start, [pend.size])))
         self.grp_out = out[self.grp_start] if pend.size else np.zeros(0, dtype=np.int64)
-        self.grp_min = np.minimum.reduceat(self.pend_prompt, self.grp_start) if pend.size else self.grp_out
+        self.grp_min = (
+            np.minimum.reduceat(self.pend_prompt, self.grp_start) if pend.size else self.grp_out
+        )
 
     def add(self, reqs: IntArray) -> None:
         """Requests that arrived."""
@@ -273,7 +289,9 @@ def min_f_batch(
             top = np.argpartition(unique_key, shortlist - 1)[:shortlist]
             order = cand[top[np.argsort(unique_key[top])]]
         else:
-            order = cand[np.argsort(_order_key(name, o, screen.peak_memory, cand), kind="stable")[:shortlist]]
+            order = cand[
+                np.argsort(_order_key(name, o, screen.peak_memory, cand), kind="stable")[:shortlist]
+            ]
         for j in live:  # undo the previous walk
             running.remove(j)
         seq = _walk(running, order, t, cap, screen)
@@ -300,7 +318,11 @@ def min_f_batch(
             if kmax == limit < min(cand.size, cap):
                 kmax = 0
             if kmax > 0:
-                smallest = o[cand[:kmax]] if output_sorted else np.sort(np.partition(o[cand], kmax - 1)[:kmax])
+                smallest = (
+                    o[cand[:kmax]]
+                    if output_sorted
+                    else np.sort(np.partition(o[cand], kmax - 1)[:kmax])
+                )
                 pk = np.cumsum(smallest)
                 kk = np.arange(1, kmax + 1)
                 exact = bool((pk / (kk * kk)).min() >= f - 1e-12)
@@ -376,7 +398,15 @@ def sorted_f_starts(
                 running.add(batch[0], t)
             else:
                 batch, f, exact = min_f_batch(
-                    running, cand, t, cap_total - len(running), exact_max, screen, shortlist if mode == "continuous" else n, orders, True
+                    running,
+                    cand,
+                    t,
+                    cap_total - len(running),
+                    exact_max,
+                    screen,
+                    shortlist if mode == "continuous" else n,
+                    orders,
+                    True,
                 )
             start_round[batch] = t  # min_f_batch left the batch started in ``running``
             done += len(batch)
@@ -410,7 +440,9 @@ def sorted_f_starts(
         if not math.isfinite(nxt):
             raise RuntimeError("sorted-f stalled: nothing running, nothing arriving")
         t = int(nxt)
-    stats["f_values_nondecreasing"] = bool(all(a <= b_ + 1e-9 for a, b_ in zip(f_values, f_values[1:], strict=False)))
+    stats["f_values_nondecreasing"] = bool(
+        all(a <= b_ + 1e-9 for a, b_ in zip(f_values, f_values[1:], strict=False))
+    )
     stats["first_f"] = f_values[0] if f_values else None
     stats["last_f"] = f_values[-1] if f_values else None
     del stats["f_values"]
@@ -418,19 +450,19 @@ def sorted_f_starts(
 
 
 def solve_sorted_f(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``sorted-f``: Sorted-F batches (params ``mode``, ``fill``, ``exact_max``; see module doc)."""
+    """``sorted-f``: Sorted-F batches (parameters: :class:`SortedFParams`; see the module doc)."""
     options = options or SolveOptions()
-    p = options.params
-    mode = str(p.get("mode", "continuous"))
+    p = SortedFParams.of(options)
+    mode = p.mode
     t0 = time.perf_counter()
     starts, stats = sorted_f_starts(
         instance,
         mode=mode,
-        fill=bool(p.get("fill", True)),
-        exact_max=int(p.get("exact_max", 12)),
-        shortlist=int(p.get("shortlist", 16)),
-        orders=tuple(str(p.get("orders", "output,peak")).split(",")),
-        deadline=options.deadline(t0),
+        fill=p.fill,
+        exact_max=p.exact_max,
+        shortlist=p.shortlist,
+        orders=p.orders,
+        deadline=options.budget().at,
     )
     plan = Plan.checked(instance, starts)
     stats["mode"] = mode

@@ -42,8 +42,16 @@ class Deadline:
 
     def within(self, seconds: float | None) -> Deadline:
         """This deadline or ``seconds`` from now, whichever comes first."""
-        return self if seconds is None else Deadline(min(self.at, time.perf_counter() + max(0.0, seconds)))
+        return (
+            self
+            if seconds is None
+            else Deadline(min(self.at, time.perf_counter() + max(0.0, seconds)))
+        )
 
     def share(self, fraction: float) -> Deadline:
         """A deadline ``fraction`` of the time left from now (itself without a limit)."""
-        return self if not self.limited else Deadline(time.perf_counter() + fraction * self.remaining())
+        return (
+            self
+            if not self.limited
+            else Deadline(time.perf_counter() + fraction * self.remaining())
+        )

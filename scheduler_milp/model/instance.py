@@ -81,7 +81,9 @@ class Instance:
         try:
             arrays = [_frozen(prompt_len), _frozen(output_len), _frozen(arrival)]
         except (OverflowError, ValueError, TypeError) as err:
-            raise InstanceError(f"{source}: request lengths and arrivals must be integers up to {MAX_VALUE} ({err})") from None
+            raise InstanceError(
+                f"{source}: request lengths and arrivals must be integers up to {MAX_VALUE} ({err})"
+            ) from None
         inst = cls(
             memory_budget=int(memory_budget),
             prompt_len=arrays[0],
@@ -106,23 +108,39 @@ class Instance:
         if not (len(self.output_len) == len(self.arrival) == len(self.ids) == n):
             raise InstanceError(f"{src}: request arrays have different lengths")
         if self.memory_budget < 1:
-            raise InstanceError(f"{src}: memory must be a positive integer (got {self.memory_budget})")
+            raise InstanceError(
+                f"{src}: memory must be a positive integer (got {self.memory_budget})"
+            )
         if self.block_size < 1:
-            raise InstanceError(f"{src}: block_size must be a positive integer (got {self.block_size})")
+            raise InstanceError(
+                f"{src}: block_size must be a positive integer (got {self.block_size})"
+            )
         if self.max_batch is not None and self.max_batch < 1:
-            raise InstanceError(f"{src}: max_batch must be a positive integer or null (got {self.max_batch})")
+            raise InstanceError(
+                f"{src}: max_batch must be a positive integer or null (got {self.max_batch})"
+            )
         if self.memory_budget > MAX_VALUE:
-            raise InstanceError(f"{src}: memory is too large (got {self.memory_budget}, at most {MAX_VALUE})")
-        for what, arr, low in (("prompt", self.prompt_len, 1), ("output", self.output_len, 1), ("arrival", self.arrival, 0)):
+            raise InstanceError(
+                f"{src}: memory is too large (got {self.memory_budget}, at most {MAX_VALUE})"
+            )
+        for what, arr, low in (
+            ("prompt", self.prompt_len, 1),
+            ("output", self.output_len, 1),
+            ("arrival", self.arrival, 0),
+        ):
             bad = np.flatnonzero(arr < low)
             if bad.size:
                 i = int(bad[0])
                 kind = "a positive" if low == 1 else "a non-negative"
-                raise InstanceError(f"{src}: request '{self.ids[i]}': {what} must be {kind} integer (got {int(arr[i])})")
+                raise InstanceError(
+                    f"{src}: request '{self.ids[i]}': {what} must be {kind} integer (got {int(arr[i])})"
+                )
             bad = np.flatnonzero(arr > MAX_VALUE)
             if bad.size:
                 i = int(bad[0])
-                raise InstanceError(f"{src}: request '{self.ids[i]}': {what} is too large (got {int(arr[i])}, at most {MAX_VALUE})")
+                raise InstanceError(
+                    f"{src}: request '{self.ids[i]}': {what} is too large (got {int(arr[i])}, at most {MAX_VALUE})"
+                )
         seen: set[str] = set()
         for rid in self.ids:
             if rid in seen:
@@ -161,7 +179,9 @@ class Instance:
         s, o, b = self.prompt_len, self.output_len, self.block_size
         if b == 1:
             return s * o + o * (o + 1) // 2
-        return np.array([int(self.mem(i, np.arange(1, o[i] + 1)).sum()) for i in range(self.n)], dtype=np.int64)
+        return np.array(
+            [int(self.mem(i, np.arange(1, o[i] + 1)).sum()) for i in range(self.n)], dtype=np.int64
+        )
 
     @property
     def has_arrivals(self) -> bool:
@@ -211,7 +231,11 @@ class Instance:
         """The canonical JSON form of docs/formats.md (extra ``meta`` keys kept)."""
         requests = []
         for i in range(self.n):
-            r: dict[str, Any] = {"id": self.ids[i], "prompt": int(self.prompt_len[i]), "output": int(self.output_len[i])}
+            r: dict[str, Any] = {
+                "id": self.ids[i],
+                "prompt": int(self.prompt_len[i]),
+                "output": int(self.output_len[i]),
+            }
             if self.arrival[i]:
                 r["arrival"] = int(self.arrival[i])
             requests.append(r)
@@ -231,7 +255,9 @@ class Instance:
         write_json_atomic(path, self.to_dict(), compact_requests=True)
 
 
-def write_json_atomic(path: str | os.PathLike[str], data: Any, compact_requests: bool = False) -> None:
+def write_json_atomic(
+    path: str | os.PathLike[str], data: Any, compact_requests: bool = False
+) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,12 +300,16 @@ def _int_field(src: str, where: str, key: str, value: Any, low: int) -> int:
         if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
             value = int(value)
         else:
-            raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {json.dumps(value)})")
+            raise InstanceError(
+                f"{src}: {where}: '{key}' must be an integer (got {json.dumps(value)})"
+            )
     if value < low:
         kind = "positive" if low == 1 else "non-negative"
         raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {value})")
     if value > MAX_VALUE:
-        raise InstanceError(f"{src}: {where}: '{key}' is too large (got {value}, at most {MAX_VALUE})")
+        raise InstanceError(
+            f"{src}: {where}: '{key}' is too large (got {value}, at most {MAX_VALUE})"
+        )
     return int(value)
 
 
@@ -291,8 +321,16 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
     if "memory" not in data:
         raise InstanceError(f"{src}: missing field 'memory'")
     memory = _int_field(src, "instance", "memory", data["memory"], 1)
-    block_size = 1 if data.get("block_size") is None else _int_field(src, "instance", "block_size", data["block_size"], 1)
-    max_batch = None if data.get("max_batch") is None else _int_field(src, "instance", "max_batch", data["max_batch"], 1)
+    block_size = (
+        1
+        if data.get("block_size") is None
+        else _int_field(src, "instance", "block_size", data["block_size"], 1)
+    )
+    max_batch = (
+        None
+        if data.get("max_batch") is None
+        else _int_field(src, "instance", "max_batch", data["max_batch"], 1)
+    )
     name = data.get("name", Path(source).stem if source != "<memory>" else "instance")
     if not isinstance(name, str):
         raise InstanceError(f"{src}: 'name' must be a string")
@@ -314,7 +352,9 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
         if rid is None:
             raise InstanceError(f"{src}: request #{pos}: missing field 'id'")
         if not isinstance(rid, str):
-            raise InstanceError(f"{src}: request #{pos}: 'id' must be a string (got {json.dumps(rid)})")
+            raise InstanceError(
+                f"{src}: request #{pos}: 'id' must be a string (got {json.dumps(rid)})"
+            )
         where = f"request '{rid}'"
         for key in ("prompt", "output"):
             if key not in r:
@@ -322,14 +362,30 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
         ids.append(rid)
         s.append(_int_field(src, where, "prompt", r["prompt"], 1))
         o.append(_int_field(src, where, "output", r["output"], 1))
-        a.append(0 if r.get("arrival") is None else _int_field(src, where, "arrival", r["arrival"], 0))
+        a.append(
+            0 if r.get("arrival") is None else _int_field(src, where, "arrival", r["arrival"], 0)
+        )
     known = {"name", "memory", "block_size", "max_batch", "requests"}
     meta = {k: v for k, v in data.items() if k not in known}
-    return Instance.create(memory, s, o, a, ids, name=name, block_size=block_size, max_batch=max_batch, meta=meta, source=src)
+    return Instance.create(
+        memory,
+        s,
+        o,
+        a,
+        ids,
+        name=name,
+        block_size=block_size,
+        max_batch=max_batch,
+        meta=meta,
+        source=src,
+    )
 
 
 def load_instance(
-    path: str | os.PathLike[str], memory: int | None = None, block_size: int | None = None, max_batch: int | None = None
+    path: str | os.PathLike[str],
+    memory: int | None = None,
+    block_size: int | None = None,
+    max_batch: int | None = None,
 ) -> Instance:
     """Read an instance from JSON, or from CSV (``prompt,output[,id,arrival]``) with ``memory`` given.
 
@@ -344,6 +400,8 @@ def load_instance(
         raise InstanceError(f"{src}: is a directory, not an instance file")
     if p.suffix.lower() == ".csv":
         return load_csv(p, memory, block_size=block_size or 1, max_batch=max_batch)
+    if p.suffix.lower() in (".jsonl", ".ndjson"):
+        return load_jsonl(p, memory, block_size=block_size or 1, max_batch=max_batch)
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as err:
@@ -351,20 +409,37 @@ def load_instance(
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InstanceError(f"{src}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        raise InstanceError(
+            f"{src}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
     except RecursionError:
         raise InstanceError(f"{src}: not an instance: JSON nested too deeply") from None
     inst = instance_from_dict(data, source=src)
     changes = {
         key: value
-        for key, value in (("memory_budget", memory), ("block_size", block_size), ("max_batch", max_batch))
+        for key, value in (
+            ("memory_budget", memory),
+            ("block_size", block_size),
+            ("max_batch", max_batch),
+        )
         if value is not None
     }
     return inst.replace(**changes) if changes else inst
 
 
-def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int = 1, max_batch: int | None = None, name: str | None = None) -> Instance:
-    """Read requests from a CSV with header ``prompt,output`` (optional ``id``, ``arrival``)."""
+def load_csv(
+    path: str | os.PathLike[str],
+    memory: int | None,
+    block_size: int = 1,
+    max_batch: int | None = None,
+    name: str | None = None,
+) -> Instance:
+    """Read requests from a CSV with a header naming the prompt and output lengths.
+
+    The columns are found by the one rule of :func:`~scheduler_milp.model.columns.recognise_columns`
+    (``prompt``/``output``, ``input_length``/``output_length``, ``ContextTokens``/``GeneratedTokens``,
+    ...); optional ``id`` and ``arrival`` (rounds) columns are read when present.
+    """
     src = str(path)
     if memory is None:
         raise InstanceError(f"{src}: a CSV instance needs the memory budget (--memory)")
@@ -373,46 +448,140 @@ def load_csv(path: str | os.PathLike[str], memory: int | None, block_size: int =
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
-            for col in ("prompt", "output"):
-                if col not in header:
-                    raise InstanceError(f"{src}: CSV header must name '{col}' (got {','.join(header) or 'nothing'})")
-            rows = list(reader)
+            if not header:
+                raise InstanceError(f"{src}: the CSV file has no header")
+            rows: list[tuple[int, dict[str, Any]]] = []
+            for line, raw_row in enumerate(reader, start=2):
+                rid = (raw_row.get("id") or "").strip() or f"r{line - 2}"
+                where = f"request '{rid}' (line {line})"
+                # DictReader files surplus cells under the key None and fills missing ones with None
+                if raw_row.get(None):
+                    raise InstanceError(
+                        f"{src}: {where}: the row has more cells than the header has columns"
+                    )
+                if any(value is None for key, value in raw_row.items() if key is not None):
+                    raise InstanceError(
+                        f"{src}: {where}: the row has fewer cells than the header has columns"
+                    )
+                rows.append(
+                    (
+                        line,
+                        {
+                            (k or "").strip(): (v or "").strip()
+                            for k, v in raw_row.items()
+                            if k is not None
+                        },
+                    )
+                )
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InstanceError(f"{src}: cannot read CSV: {err}") from None
-    ids, s, o, a = [], [], [], []
-    for line, raw_row in enumerate(rows, start=2):
-        rid = (raw_row.get("id") or "").strip() or f"r{line - 2}"
-        where = f"request '{rid}' (line {line})"
-        # DictReader files surplus cells under the key None (as a list)
-        if raw_row.get(None):
-            raise InstanceError(f"{src}: {where}: the row has more cells than the header has columns")
-        if any(value is None for key, value in raw_row.items() if key is not None):
-            raise InstanceError(f"{src}: {where}: the row has fewer cells than the header has columns")
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw_row.items() if isinstance(v, str | None)}
-        vals = []
-        for key, low in (("prompt", 1), ("output", 1), ("arrival", 0)):
-            raw = row.get(key, "")
-            if key == "arrival" and raw == "":
-                vals.append(0)
-                continue
-            try:
-                v = int(raw)
-            except ValueError:
+    return _requests_to_instance(src, header, rows, "line", memory, block_size, max_batch, name)
+
+
+def load_jsonl(
+    path: str | os.PathLike[str],
+    memory: int | None,
+    block_size: int = 1,
+    max_batch: int | None = None,
+    name: str | None = None,
+) -> Instance:
+    """Read requests from a JSONL trace: one JSON object per line (Mooncake, Qwen-Bailian style).
+
+    The prompt and output lengths are found as for CSV files (e.g. ``input_length`` and
+    ``output_length``); ``id`` and ``arrival`` (rounds) are read when present.  Timestamps are not
+    turned into arrivals here: ``make_instances.py --csv FILE --timestamp-column ... --timestamp-unit``
+    does that with an explicit unit.
+    """
+    src = str(path)
+    if memory is None:
+        raise InstanceError(f"{src}: a JSONL trace needs the memory budget (--memory)")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    keys: dict[str, None] = {}
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for line_no, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
                 try:
-                    fv = float(raw)
-                except ValueError:
-                    raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})") from None
-                if not math.isfinite(fv) or not fv.is_integer():
-                    raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})") from None
-                v = int(fv)
-            if v < low:
-                kind = "positive" if low == 1 else "non-negative"
-                raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {v})")
-            if v > MAX_VALUE:
-                raise InstanceError(f"{src}: {where}: '{key}' is too large (got {v}, at most {MAX_VALUE})")
-            vals.append(v)
+                    obj = json.loads(text)
+                except (json.JSONDecodeError, RecursionError) as err:
+                    raise InstanceError(
+                        f"{src}: line {line_no}: not a JSON object ({err})"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise InstanceError(f"{src}: line {line_no}: not a JSON object")
+                keys.update(dict.fromkeys(str(k) for k in obj))
+                rows.append((line_no, {str(k): "" if v is None else v for k, v in obj.items()}))
+    except (OSError, UnicodeDecodeError) as err:
+        raise InstanceError(f"{src}: cannot read: {err}") from None
+    return _requests_to_instance(src, list(keys), rows, "line", memory, block_size, max_batch, name)
+
+
+def _integer_cell(src: str, where: str, key: str, raw: Any, low: int) -> int:
+    """One integer cell of a CSV or JSONL row (``"12"``, ``12``, ``12.0``), range-checked."""
+    if isinstance(raw, bool):
+        raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})")
+    try:
+        value = int(raw) if not isinstance(raw, float) else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None:
+        try:
+            fv = float(raw)
+        except (TypeError, ValueError):
+            raise InstanceError(
+                f"{src}: {where}: '{key}' must be an integer (got {raw!r})"
+            ) from None
+        if not math.isfinite(fv) or not fv.is_integer():
+            raise InstanceError(f"{src}: {where}: '{key}' must be an integer (got {raw!r})")
+        value = int(fv)
+    if value < low:
+        kind = "positive" if low == 1 else "non-negative"
+        raise InstanceError(f"{src}: {where}: '{key}' must be a {kind} integer (got {value})")
+    if value > MAX_VALUE:
+        raise InstanceError(
+            f"{src}: {where}: '{key}' is too large (got {value}, at most {MAX_VALUE})"
+        )
+    return value
+
+
+def _requests_to_instance(
+    src: str,
+    columns: list[str],
+    rows: list[tuple[int, dict[str, Any]]],
+    unit: str,
+    memory: int,
+    block_size: int,
+    max_batch: int | None,
+    name: str | None,
+) -> Instance:
+    """The instance of tabular request rows: lengths from the recognised columns, ``id``/``arrival`` if present."""
+    from .columns import recognise_columns
+
+    found = recognise_columns(columns, source=src)
+    lower = {c.lower(): c for c in columns}
+    id_col = lower.get("id")
+    arrival_col = lower.get("arrival")
+    if not rows:
+        raise InstanceError(f"{src}: the request list is empty")
+    ids, s, o, a = [], [], [], []
+    for pos, (line, row) in enumerate(rows):
+        raw_id = row.get(id_col, "") if id_col else ""
+        rid = str(raw_id).strip() or f"r{pos}"
+        where = f"request '{rid}' ({unit} {line})"
         ids.append(rid)
-        s.append(vals[0])
-        o.append(vals[1])
-        a.append(vals[2])
-    return Instance.create(memory, s, o, a, ids, name=name or Path(src).stem, block_size=block_size, max_batch=max_batch, source=src)
+        s.append(_integer_cell(src, where, found["prompt"], row.get(found["prompt"], ""), 1))
+        o.append(_integer_cell(src, where, found["output"], row.get(found["output"], ""), 1))
+        raw_arrival = row.get(arrival_col, "") if arrival_col else ""
+        a.append(0 if raw_arrival == "" else _integer_cell(src, where, "arrival", raw_arrival, 0))
+    return Instance.create(
+        memory,
+        s,
+        o,
+        a,
+        ids,
+        name=name or Path(src).stem,
+        block_size=block_size,
+        max_batch=max_batch,
+        source=src,
+    )

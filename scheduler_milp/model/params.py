@@ -9,6 +9,7 @@ the method runs, so an unknown key or a value of the wrong type is a one-line
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -62,12 +63,18 @@ def _coerce(method: str, key: str, value: Any, hint: Any) -> Any:
     raise ParameterError(f"{method}: parameter {key}={value!r} is not a valid {name}")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a parameter class (resolved once per class)."""
+    return typing.get_type_hints(cls)
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodParams:
     """Base of the per-method parameter classes (a method with no knobs uses it as is)."""
 
     @classmethod
-    def keys(cls) -> list[str]:
+    def names(cls) -> list[str]:
         """The valid parameter names."""
         return [f.name for f in dataclasses.fields(cls)]
 
@@ -76,14 +83,22 @@ class MethodParams:
         """Validated parameters from ``raw`` (keys of this class only, values coerced to their types)."""
         if isinstance(raw, cls):
             return raw
-        raw = {} if raw is None else dict(raw) if isinstance(raw, Mapping) else dataclasses.asdict(raw)
-        hints = typing.get_type_hints(cls)
-        valid = cls.keys()
+        raw = (
+            {}
+            if raw is None
+            else dict(raw)
+            if isinstance(raw, Mapping)
+            else dataclasses.asdict(raw)
+        )
+        hints = _hints(typing.cast(type, cls))
+        valid = cls.names()
         unknown = sorted(k for k in raw if k not in valid)
         if unknown:
             label = method or cls.__name__
             allowed = ", ".join(valid) if valid else "none"
-            raise ParameterError(f"{label}: unknown parameter {', '.join(map(repr, unknown))}; valid: {allowed}")
+            raise ParameterError(
+                f"{label}: unknown parameter {', '.join(map(repr, unknown))}; valid: {allowed}"
+            )
         values = {k: _coerce(method or cls.__name__, k, v, hints[k]) for k, v in raw.items()}
         return cls(**values)
 

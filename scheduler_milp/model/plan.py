@@ -40,43 +40,71 @@ class Violation:
         return self.message
 
 
-def memory_per_round(instance: Instance, start_round: IntArray) -> IntArray:
-    """Memory in use in every round ``0..makespan-1`` of the plan (exact, vectorised).
+def busy_rounds(instance: Instance, start_round: IntArray) -> IntArray:
+    """The rounds in which at least one request runs, ascending (idle stretches left out).
+
+    Memory and batch size are checked on these rounds only, so that a plan whose requests arrive
+    far apart (an arrival of 10^9) costs memory in proportion to its running time, not its makespan.
+    """
+    start = np.asarray(start_round, dtype=np.int64)
+    if start.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    end = start + instance.output_len
+    order = np.argsort(start, kind="stable")
+    lo, hi = start[order], end[order]
+    reach = np.maximum.accumulate(hi)
+    new = np.ones(lo.size, dtype=bool)
+    new[1:] = lo[1:] > reach[:-1]  # an interval starting after every earlier one has ended
+    first = lo[new]
+    last = np.append(reach[np.flatnonzero(new)[1:] - 1], reach[-1])
+    lengths = last - first
+    offsets = np.cumsum(lengths) - lengths
+    total = int(lengths.sum())
+    return np.repeat(first - offsets, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _profile(instance: Instance, start: IntArray, rounds: IntArray) -> tuple[IntArray, IntArray]:
+    """Memory in use and requests running in each of ``rounds`` (which hold every busy round).
 
     With ``B = 1`` request ``i`` holds ``s_i + (t - S_i + 1)`` in round ``t``: a constant plus one per
-    round, summed with two difference arrays.  With ``B > 1`` it holds that plus the padding
-    ``(-(s_i + t - S_i + 1)) mod B``, which depends only on ``t`` and the phase
-    ``(s_i - S_i + 1) mod B``; one difference array per phase counts the requests of that phase.
+    round, summed with two difference arrays over the positions of ``rounds``.  With ``B > 1`` it
+    holds that plus the padding ``(-(s_i + t - S_i + 1)) mod B``, which depends only on ``t`` and
+    the phase ``(s_i - S_i + 1) mod B``; one difference array per phase counts its requests.
     """
     s = instance.prompt_len
-    start = np.asarray(start_round, dtype=np.int64)
     end = start + instance.output_len
-    horizon = int(end.max()) if len(end) else 0
-    const = np.bincount(start, weights=s - start + 1, minlength=horizon + 1) - np.bincount(
-        end, weights=s - start + 1, minlength=horizon + 1
+    k = rounds.size
+    first = np.searchsorted(rounds, start)
+    stop = np.searchsorted(rounds, end)
+    const = np.bincount(first, weights=s - start + 1, minlength=k + 1) - np.bincount(
+        stop, weights=s - start + 1, minlength=k + 1
     )
-    count = np.bincount(start, minlength=horizon + 1) - np.bincount(end, minlength=horizon + 1)
-    t = np.arange(horizon, dtype=np.int64)
-    usage = np.rint(np.cumsum(const)[:horizon]).astype(np.int64) + t * np.cumsum(count)[:horizon]
+    count = np.cumsum(np.bincount(first, minlength=k + 1) - np.bincount(stop, minlength=k + 1))[:k]
+    usage = np.rint(np.cumsum(const)[:k]).astype(np.int64) + rounds * count
     b = instance.block_size
     if b > 1:
         phase = (s - start + 1) % b
         for r in np.unique(phase):
             sel = phase == r
             cnt = np.cumsum(
-                np.bincount(start[sel], minlength=horizon + 1) - np.bincount(end[sel], minlength=horizon + 1)
-            )[:horizon]
-            usage += cnt * ((-(r + t)) % b)
-    return usage
+                np.bincount(first[sel], minlength=k + 1) - np.bincount(stop[sel], minlength=k + 1)
+            )[:k]
+            usage += cnt * ((-(r + rounds)) % b)
+    return usage, count
+
+
+def memory_per_round(instance: Instance, start_round: IntArray) -> IntArray:
+    """Memory in use in every round ``0..makespan-1`` of the plan (exact, vectorised)."""
+    start = np.asarray(start_round, dtype=np.int64)
+    horizon = int((start + instance.output_len).max()) if start.size else 0
+    return _profile(instance, start, np.arange(horizon, dtype=np.int64))[0]
 
 
 def batch_size_per_round(instance: Instance, start_round: IntArray) -> IntArray:
     """Number of requests running in every round ``0..makespan-1``."""
     start = np.asarray(start_round, dtype=np.int64)
-    end = start + instance.output_len
-    horizon = int(end.max()) if len(end) else 0
-    diff = np.bincount(start, minlength=horizon + 1) - np.bincount(end, minlength=horizon + 1)
-    return np.cumsum(diff)[:horizon]
+    horizon = int((start + instance.output_len).max()) if start.size else 0
+    return _profile(instance, start, np.arange(horizon, dtype=np.int64))[1]
 
 
 def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list[Violation]:
@@ -91,7 +119,9 @@ def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list
         known = set(instance.ids)
         for rid in start_round:
             if rid not in known:
-                out.append(Violation("unknown", f"unknown request '{rid}' in plan", request=str(rid)))
+                out.append(
+                    Violation("unknown", f"unknown request '{rid}' in plan", request=str(rid))
+                )
         arr = np.zeros(instance.n, dtype=np.int64)
         for i, rid in enumerate(instance.ids):
             if rid not in start_round:
@@ -99,7 +129,13 @@ def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list
                 continue
             v = start_round[rid]
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                out.append(Violation("start", f"request '{rid}': start round must be an integer (got {v!r})", request=rid))
+                out.append(
+                    Violation(
+                        "start",
+                        f"request '{rid}': start round must be an integer (got {v!r})",
+                        request=rid,
+                    )
+                )
                 continue
             arr[i] = int(v)
         if out:
@@ -107,7 +143,9 @@ def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list
     else:
         arr = np.asarray(start_round)
         if arr.shape != (instance.n,):
-            return [Violation("missing", f"plan has {arr.size} start rounds for {instance.n} requests")]
+            return [
+                Violation("missing", f"plan has {arr.size} start rounds for {instance.n} requests")
+            ]
         if not np.issubdtype(arr.dtype, np.integer):
             return [Violation("start", "start rounds must be integers")]
         arr = arr.astype(np.int64)
@@ -123,30 +161,31 @@ def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list
         )
     if (arr < 0).any():
         return out
-    usage = memory_per_round(instance, arr)
+    rounds = busy_rounds(instance, arr)
+    usage, batch = _profile(instance, arr, rounds)
     over = np.flatnonzero(usage > instance.memory_budget)
-    for t in over[:max_listed]:
-        excess = int(usage[t] - instance.memory_budget)
+    for k in over[:max_listed]:
+        t = int(rounds[k])
+        excess = int(usage[k] - instance.memory_budget)
         out.append(
             Violation(
                 "memory",
-                f"round {int(t)}: memory {int(usage[t])} exceeds M={instance.memory_budget} by {excess}",
-                round=int(t),
+                f"round {t}: memory {int(usage[k])} exceeds M={instance.memory_budget} by {excess}",
+                round=t,
                 excess=excess,
             )
         )
     if len(over) > max_listed:
         out.append(Violation("memory", f"... memory exceeded in {len(over)} rounds in all"))
     if instance.max_batch is not None:
-        batch = batch_size_per_round(instance, arr)
         big = np.flatnonzero(batch > instance.max_batch)
-        for t in big[:max_listed]:
+        for k in big[:max_listed]:
             out.append(
                 Violation(
                     "batch",
-                    f"round {int(t)}: {int(batch[t])} requests running, above max_batch={instance.max_batch}",
-                    round=int(t),
-                    excess=int(batch[t] - instance.max_batch),
+                    f"round {int(rounds[k])}: {int(batch[k])} requests running, above max_batch={instance.max_batch}",
+                    round=int(rounds[k]),
+                    excess=int(batch[k] - instance.max_batch),
                 )
             )
     return out
@@ -218,8 +257,11 @@ class Plan:
 
     @property
     def peak_memory(self) -> int:
-        """Largest memory in use in any round."""
-        return int(self.memory_per_round.max())
+        """Largest memory in use in any round (computed on the busy rounds only)."""
+        usage = _profile(
+            self.instance, self.start_round, busy_rounds(self.instance, self.start_round)
+        )[0]
+        return int(usage.max()) if usage.size else 0
 
     @cached_property
     def batch_per_round(self) -> IntArray:

@@ -33,7 +33,9 @@ class Status(enum.StrEnum):
 class StopReason(enum.StrEnum):
     """Why a method stopped."""
 
-    COMPLETED = "completed"  # ran to its natural end (a heuristic finished, a solver proved its claim)
+    COMPLETED = (
+        "completed"  # ran to its natural end (a heuristic finished, a solver proved its claim)
+    )
     TIME_LIMIT = "time_limit"
     ITERATION_LIMIT = "iteration_limit"
     TOO_LARGE = "too_large"  # the method declined: the instance is beyond its size limit
@@ -208,12 +210,18 @@ class SolveResult:
 
     def summary(self) -> str:
         """A short human summary: method, status, objective, average, bound, gap, times."""
-        lines = [f"instance   {self.instance.name} (n={self.instance.n}, M={self.instance.memory_budget})"]
+        lines = [
+            f"instance   {self.instance.name} (n={self.instance.n}, M={self.instance.memory_budget})"
+        ]
         lines.append(f"method     {self.method}")
         lines.append(f"status     {self.status.value}  (stopped: {self.stop_reason.value})")
         if self.plan is not None:
-            lines.append(f"objective  {self.objective}  (total latency; average {self.plan.average_latency:.3f} rounds)")
-            lines.append(f"makespan   {self.plan.makespan}  peak memory {self.plan.peak_memory}/{self.instance.memory_budget}")
+            lines.append(
+                f"objective  {self.objective}  (total latency; average {self.plan.average_latency:.3f} rounds)"
+            )
+            lines.append(
+                f"makespan   {self.plan.makespan}  peak memory {self.plan.peak_memory}/{self.instance.memory_budget}"
+            )
         else:
             lines.append("objective  -  (no plan)")
         src = self.stats.get("bound_source")
@@ -221,12 +229,13 @@ class SolveResult:
         g = self.gap
         lines.append(f"gap        {'-' if g is None else f'{100 * g:.3f}%'}")
         lines.append(f"certified  {self.certificate()}")
-        lines.append(f"time       {self.seconds:.3f}s  (build {self.build_seconds:.3f}s, solve {self.solve_seconds:.3f}s)")
+        lines.append(
+            f"time       {self.seconds:.3f}s  (build {self.build_seconds:.3f}s, solve {self.solve_seconds:.3f}s)"
+        )
         for key in ("evictions", "wasted_rounds"):
             if key in self.stats:
                 lines.append(f"{key:<10} {self.stats[key]}")
         return "\n".join(lines)
-
 
     def certificate(self) -> str:
         """What the gap certifies, in words, and which kind of bound proved it."""

@@ -1,109 +1,119 @@
 """``auto``: the portfolio that returns the best plan, the best proven bound and their certified gap.
 
-Within ``options.time_limit`` seconds (default :data:`DEFAULT_TIME_LIMIT`; model building counts)
-it runs, in this order, each phase capped by its share of the time *still left* when it starts:
+The phases, in the order they run (the name in ``stats["phase_seconds"]`` in brackets).  Each is
+capped by a share of the time *left when it starts*; the shares are :class:`AutoParams` fields.
 
-1. **quick bounds**: ``sum o_i``, the volume and busy-time bounds (:mod:`scheduler_milp.bounds`);
-2. **fast plans**: the methods of ``heuristics.FAST_METHODS`` (``svf`` first, then ``sf``), one by
-   one, none started after 25% of the time or when it would not finish in time at the pace of the
-   slowest so far; the first plan is always computed, even when it alone takes longer than the
-   limit (there is no answer without a plan);
-3. **repack** (plan-space local search, :mod:`scheduler_milp.heuristics.repack`), warm-started,
-   3% of the time left: its insertion construction alone is 8-12% better than ``svf`` on packed
-   backlogs, so the Lagrangian ascent gets a much better upper bound and the gap is known early;
-4. **Lagrangian bounds** (:func:`scheduler_milp.bounds.lifted_lagrangian`), 40% of the time left:
-   first the sawtooth lift at the fluid prices (:func:`scheduler_milp.bounds.fluid_lift`, at most
-   half of the phase; 1-18 s on 1,000 requests, about a minute on the whole 19,366-request trace),
-   then the ascent (:func:`scheduler_milp.bounds.lagrangian`, the best plan as upper bound and
-   initial prices), the last tenth of it for the lift at its prices
-   (:func:`scheduler_milp.bounds.sawtooth_lift`); lifts are offered as ``sawtooth``;
-5. **LP bound** (registered ``lp``, only when ``n`` is within its size limit), 30% of the time left;
-6. **exact model** for tiny instances only (``n <= exact_max_n``): ``cpsat`` (or ``dp``) warm-started
-   with the best plan, 60% of the time left; on small instances this usually proves optimality.
-   When its time-indexed model is small (at most ``exact_first_nonzeros``, 200,000, estimated) it
-   runs right after phase 2 instead, before anything else: it often proves the fast plan optimal
-   in milliseconds.  A large one (full-scale token counts: 4 million for 20 requests) waits for
-   the bounds; in first place it held the gap at the fast plan's 8.4% for the 35 s CP-SAT spent
-   in vain, where phases 3-4 give 2.8% within 3 s;
-7. **local search**: ``repack`` again from the best plan (seed + 1), 95% of the time left, all of
-   it when ``lns`` could not start with the rest (``ls``, 40%, when ``repack`` is not registered);
-8. **large-neighbourhood search** ``lns`` warm-started with the best plan, all the time left (after
-   ``repack`` it gained at most 0.002% in 14 benchmark runs of 27-170 s each, where ``repack``
-   still gains about 0.04% per 10 s at the end of a 120 s run, so it gets only the last 5%; on tiny instances its first
-   window covers everything and can prove the plan optimal); not started with less than
-   ``lns_min_seconds`` (1 s) left while OR-Tools is not loaded yet (loading it takes about 0.55 s).
+1. **quick bounds** (``quick-bounds``): the volume and busy-time bounds
+   (:mod:`scheduler_milp.bounds.simple`); the trivial bound ``sum o_i`` is the starting point.
+2. **fast plans** (``fast``): the methods of :data:`~scheduler_milp.baselines.best.FAST_METHODS`
+   one by one, ``svf`` first, then ``sf``; none is started after ``fast_share`` of the time or
+   when it would not finish in time at the pace of the slowest so far.  The first always runs,
+   even past the limit: there is no answer without a plan.
+3. **early exact** (``exact``): when ``n <= exact_max_n`` and the time-indexed model is estimated
+   at most ``exact_first_nonzeros`` nonzeros, the first exact method that accepts the size
+   (``cpsat``, ``dp``, ``milp``), warm-started with the best plan, ``exact_share`` of the time.
+4. **repack** (``repack``): :mod:`scheduler_milp.heuristics.repack` from the best plan,
+   ``repack_first_share``: a better plan, so that the Lagrangian ascent has a tighter upper bound.
+5. **bounds** (``lagrange``): :func:`scheduler_milp.bounds.lagrangian.lifted_lagrangian`,
+   ``lagrange_share``: the sawtooth lift at the fluid prices, the ascent (the best plan as upper
+   bound and initial prices), then the lift at its prices; lifts are offered as ``sawtooth``.
+6. **LP** (``lp``): the registered ``lp`` when ``n`` is within its size limit, ``lp_share``.
+7. **exact** (``exact``): as phase 3, when ``n <= exact_max_n`` but the model is too large to go
+   first: after the bounds, warm-started with the best plan by then.
+8. **long repack** (``repack-2``): ``repack`` again from the best plan (seed + 1),
+   ``repack_share``; all of the time when ``lns`` could not start with the rest.
+9. **lns** (``lns``): the large-neighbourhood search from the best plan, all the time left; not
+   started with less than ``lns_min_seconds`` left while OR-Tools is not loaded yet (its first
+   window loads it).
 
-**Two processes.**  With ``options.threads >= 2`` (the default) and a time limit of at least
-``parallel_min_seconds``, phases 4 and 5 run in a second (spawned) process, started right after
-phase 3 with the best plan so far, while this process runs phases 6 to 8: the Lagrangian column
-generation and the local search each get a core instead of sharing one.  Each bound is offered to
-the portfolio (and logged) the moment the worker sends it.  With the time left the worker runs a
-second ``repack`` chain: from this process's best plan at that moment, or, when phase 3 started
-from a fast plan better than ``repack``'s insertion plan (by at most ``insertion_basin_within``,
-10%), from the insertion plan, whose basin is often the better one.  ``threads=1`` (the
-experiment runner's setting, whose workers cannot start processes anyway) or ``--param parallel=false`` keeps
-everything in one process, in the order above; when the second process cannot be started, the
-same happens.
+**Two processes.**  With ``options.threads >= 2``, ``parallel`` and a time limit of at least
+``parallel_min_seconds``, phases 5 and 6 run in a second (spawned) process, started after phase 4
+with 97% of the time left (:mod:`scheduler_milp.portfolio.worker`), while this process runs
+phases 7 to 9.  The worker gives the Lagrangian ``lagrange_share`` of its time and the LP
+``lp_share`` of what is left, then runs a second ``repack`` chain (seed + 2) with the rest: from
+this process's best plan at that moment or, when phase 4 started from a fast plan better than
+``repack``'s insertion plan by at most ``insertion_basin_within``, from the insertion plan.  Its
+bounds and plans are offered the moment they arrive.  Otherwise (``threads=1``,
+``parallel=false``, a shorter limit, or a process cannot be started) everything runs here, in the
+order above.
 
-It stops as soon as the bound meets the objective (then the status is ``optimal``, derived by
-:class:`~scheduler_milp.model.result.SolveResult`).  A phase whose method is missing, declines the
-instance or fails is skipped and noted in ``stats["skipped"]`` / ``stats["errors"]``; the portfolio
-always returns the best valid plan found.  Every improvement of the plan or the bound is logged to
-``scheduler_milp.portfolio.auto`` (elapsed, best objective, best bound, gap) and kept in ``stats["history"]``;
-``stats["plan_source"]`` and ``stats["bound_source"]`` name the winners.
+**Time.**  ``options.time_limit`` (default :data:`DEFAULT_TIME_LIMIT`) is the run's
+:class:`~scheduler_milp.model.deadline.Deadline` (``options.budget()``); the phases end
+``reserve`` seconds before it (scaled by ``limit / 10`` below 10 s), kept for building the result.
+The shares are of wall-clock time, so two runs with the same seed can differ when the machine's
+speed or load differs.
 
-The phases' budgets are wall-clock shares, so two runs with the same seed can differ when the
-machine's speed or load differs (each phase is seeded; ``lns`` alone is reproducible given an
-iteration budget).
+**Result.**  The run stops as soon as the bound meets the objective (status ``optimal``, derived
+by :class:`~scheduler_milp.model.result.SolveResult`).  A phase whose method declines the instance
+(:class:`~scheduler_milp.model.result.ModelTooLarge`) or fails is noted in ``stats["skipped"]`` /
+``stats["errors"]``, and the best valid plan found is returned.  Every improvement of the plan or
+the bound is logged to ``scheduler_milp.portfolio.auto`` and kept in ``stats["history"]``;
+``stats["plan_source"]`` and ``stats["bound_source"]`` name the winners.  Measurements of the
+phases are in docs/portfolio.md.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
-import math
-import multiprocessing
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
-from typing import Any
-
-import numpy as np
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..formulations.timeindexed import estimate_nonzeros
+from ..heuristics.lns import WHOLE_WINDOW_BOUND_SOURCE
+from ..model.deadline import Deadline
 from ..model.instance import Instance
+from ..model.params import MethodParams
 from ..model.plan import Plan
-from ..model.result import ModelTooLarge, SolveOptions, SolveResult, StopReason, gap
+from ..model.result import (
+    TRIVIAL_BOUND_SOURCE,
+    ModelTooLarge,
+    SolveOptions,
+    SolveResult,
+    StopReason,
+)
+from .state import PortfolioState
+from .worker import BoundJob, BoundWorker, lagrange_bounds, lp_bound
 
 log = logging.getLogger(__name__)
 
 #: Seconds used when the caller gives no time limit.
 DEFAULT_TIME_LIMIT = 60.0
 
-DEFAULTS: dict[str, Any] = {
-    "exact_max_n": 30,  # run an exact model when n is at most this
-    "exact_first_nonzeros": 200_000,  # ... before the bounds when its model is at most this large
-    "fast_share": 0.25,  # no further fast heuristic starts after this share (the first always runs)
-    "exact_share": 0.6,
-    "ls_share": 0.4,
-    "repack_first_share": 0.03,  # a short repack before the Lagrangian ascent: the insertion plan early
-    "repack_share": 0.95,  # repack again after the bounds, from the best plan; lns gets the rest
-    "lagrange_share": 0.4,
-    "lp_share": 0.3,
-    "reserve": 0.5,  # seconds kept back for building the result and validation
-    # the second process's repack chain searches the insertion plan's basin when the parent's chain
-    # started from a better fast plan, unless the insertion plan is more than this much worse (with
-    # arrivals it can be 44% worse, and its basin is then worse too)
-    "insertion_basin_within": 0.10,
-    "parallel": True,  # with threads >= 2: the bound phases run in a second process beside the plan phases
-    "parallel_min_seconds": 10.0,  # below this time limit a second process does not pay for its start-up
-    # lns is not started with less time left than this while OR-Tools is not loaded yet: its first
-    # window loads it (about 0.55 s), which overran 5 s limits by 0.25-0.35 s
-    "lns_min_seconds": 1.0,
-}
+#: the exact methods phases 3 and 7 try, in this order (the first that accepts the size runs)
+EXACT_METHODS = ("cpsat", "dp", "milp")
+
+
+@dataclass(frozen=True)
+class AutoParams(MethodParams):
+    """``auto``'s ``--param`` keys.  A share is of the time left when the phase starts."""
+
+    exact_max_n: int = 30  # the exact phase runs when n is at most this
+    exact_first_nonzeros: int = (
+        200_000  # ... before the bounds when its model is estimated at most this large
+    )
+    fast_share: float = 0.25  # no fast method after the first starts beyond this share
+    exact_share: float = 0.6
+    ls_share: float = (
+        0.4  # has no effect (ls would replace repack in phase 8; repack is always registered)
+    )
+    repack_first_share: float = 0.03  # phase 4
+    repack_share: float = 0.95  # phase 8; lns gets the rest
+    lagrange_share: float = 0.4
+    lp_share: float = 0.3
+    reserve: float = (
+        0.5  # seconds kept back for building the result (scaled down below 10 s limits)
+    )
+    # the worker's repack chain starts from the insertion plan when phase 4 started from a fast plan
+    # better than it by at most this fraction (a much worse insertion plan has a worse basin)
+    insertion_basin_within: float = 0.10
+    parallel: bool = True  # with threads >= 2: the bound phases run in a second process
+    parallel_min_seconds: float = (
+        10.0  # below this time limit a second process does not pay for its start
+    )
+    lns_min_seconds: float = 1.0  # lns does not start with less left while OR-Tools is not loaded
 
 
 def _cp_sat_loaded() -> bool:
@@ -111,528 +121,332 @@ def _cp_sat_loaded() -> bool:
     return "ortools.sat.python.cp_model" in sys.modules
 
 
-class _Portfolio:
-    """Best plan and best bound so far, with the history of their improvements."""
-
-    def __init__(self, instance: Instance, started: float, deadline: float):
-        self.instance = instance
-        self.started = started
-        self.deadline = deadline
-        self.plan: Plan | None = None
-        self.plan_source = ""
-        self.bound = instance.trivial_lower_bound()
-        self.bound_source = "sum_output"
-        self.history: list[dict[str, Any]] = []
-        self.phases: dict[str, float] = {}
-        self.skipped: dict[str, str] = {}
-        self.errors: dict[str, str] = {}
-        self.stopped_early: list[str] = []
-        # offers come from the main thread and from the bound worker's listener thread
-        self._lock = threading.RLock()
-        self._note("sum_output")
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def left(self) -> float:
-        return self.deadline - time.perf_counter()
-
-    @property
-    def objective(self) -> int | None:
-        return None if self.plan is None else int(self.plan.total_latency)
-
-    @property
-    def gap(self) -> float | None:
-        return gap(self.objective, self.bound)
-
-    def closed(self) -> bool:
-        return self.plan is not None and self.bound >= self.plan.total_latency
-
-    def offer_plan(self, plan: Plan | None, source: str) -> None:
-        if plan is None:
-            return
-        with self._lock:
-            if self.plan is None or plan.total_latency < self.plan.total_latency:
-                self.plan, self.plan_source = plan, source
-                self._note(source)
-
-    def offer_bound(self, value: int | None, source: str) -> None:
-        with self._lock:
-            if value is not None and value > self.bound:
-                self.bound, self.bound_source = int(value), source
-                self._note(source)
-
-    def _note(self, source: str) -> None:
-        g = self.gap
-        entry = {
-            "seconds": round(self.elapsed(), 3),
-            "objective": self.objective,
-            "lower_bound": self.bound,
-            "gap": g,
-            "source": source,
-        }
-        self.history.append(entry)
-        log.info(
-            "auto: %7.2fs  best %s  bound %d  gap %s  (%s)",
-            entry["seconds"],
-            "-" if self.objective is None else self.objective,
-            self.bound,
-            "-" if g is None else f"{100 * g:.3f}%",
-            source,
-        )
-
-
-def _lagrange_bounds(instance: Instance, plan: Plan, seconds: float, offer: Callable[[str, int], None]) -> None:
-    """Offer the sawtooth lift at the fluid prices, the Lagrangian bound (``plan`` as upper bound,
-    horizon and initial prices), then the lift at its prices, each as soon as it is known."""
-    from ..bounds.lagrangian import lifted_lagrangian
-
-    lifted_lagrangian(instance, seconds, offer=offer, ub=plan.total_latency, iterations=10_000, plan=plan)
-
-
-def _lp_bound(instance: Instance, options: SolveOptions) -> tuple[Plan | None, int | None]:
-    """The registered ``lp``: its plan and its bound (``None`` when it only reached ``sum o``)."""
-    from ..registry import solve
-
-    res = solve(instance, "lp", options)
-    return res.plan, (None if res.stats.get("bound_source") == "sum_output" else res.lower_bound)
-
-
-def _bound_job(out: Connection, instance: Instance, plan: Plan, wall_deadline: float, params: dict[str, Any]) -> None:
-    """The bound phases (Lagrangian, then LP when ``n`` is within its limit), in a second process.
-
-    With the time left it runs a second ``repack`` chain (seed + 2) from the parent's best plan
-    at that moment (asked for with ``("want", "plan", None)``; the parent's own chain has improved
-    it meanwhile), or from ``plan`` when no answer comes; with ``params["chain_from_insertion"]``
-    (the parent's chain started from a fast plan) from ``repack``'s insertion plan instead.
-    Sends ``("bound", source, value)`` as soon as each bound is known, ``("plan", source, start
-    rounds)``, ``("phase", name, seconds)`` and ``("skipped" | "error", name, text)``; the pipe's end tells the parent it is done.
-    ``wall_deadline`` is ``time.time()`` at the parent's deadline: the wall clock is the one both
-    processes share, so the job ends on the parent's clock however long this process took to start.
-    """
-
-    # Ctrl-C reaches the whole process group: the parent handles it (and ends this daemonic process)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    budget = max(0.0, wall_deadline - time.time())  # less what spawning and imports took
-    deadline = time.perf_counter() + budget
-    best_bound = 0
-
-    def phase(name: str, fn: Callable[[], None]) -> None:
-        # the parent's run_phase conventions: ModelTooLarge declines, anything else is an error
-        t0 = time.perf_counter()
-        try:
-            fn()
-        except ModelTooLarge as err:
-            out.send(("skipped", name, str(err)))
-        except Exception as err:  # reported to the parent, which notes it in stats["errors"]
-            out.send(("error", name, f"{type(err).__name__}: {err}"))
-        out.send(("phase", name, time.perf_counter() - t0))
-
-    def offer(source: str, bound: int | None) -> None:
-        nonlocal best_bound
-        if bound is not None:
-            out.send(("bound", source, bound))
-            best_bound = max(best_bound, bound)
-
-    def lagrange() -> None:
-        _lagrange_bounds(instance, plan, budget * float(params["lagrange_share"]), offer)
-
-    def lp() -> None:
-        left = deadline - time.perf_counter()
-        opts = SolveOptions(time_limit=left * float(params["lp_share"]), seed=params["seed"], threads=1, solver=params["solver"])
-        offer("lp", _lp_bound(instance, opts)[1])
-
-    def second_chain() -> None:
-        from ..heuristics.repack import insertion_order, insertion_starts, repack
-
-        def send_plan(better: Plan) -> None:  # its best so far (throttled by repack) and its last
-            out.send(("plan", "repack-worker", [int(x) for x in better.start_round]))
-
-        start = plan
-        built = None
-        if params.get("chain_from_insertion"):  # the parent's chain left this basin: search it here
-            built = insertion_starts(instance, insertion_order(instance), deadline)
-        if built is not None:
-            start = Plan.checked(instance, built)
-        else:
-            out.send(("want", "plan", None))
-            if out.poll(5.0):  # the parent's best plan now (validated there; checked again, it is cheap)
-                kind, _, starts = out.recv()
-                if kind == "plan" and starts is not None:
-                    theirs = Plan.checked(instance, np.asarray(starts, dtype=np.int64))
-                    start = theirs if theirs.total_latency < plan.total_latency else plan
-        better, _ = repack(
-            instance, start, seed=params["seed"] + 2, time_limit=deadline - time.perf_counter() - 0.5, progress=send_plan,
-            insertion=built is None,  # the insertion plan is the start already
-        )
-        if better.total_latency < start.total_latency:
-            send_plan(better)
-
-    try:
-        phase("lagrange", lagrange)
-        if params["with_lp"] and deadline - time.perf_counter() > 0.05:
-            phase("lp", lp)
-        # the core is free until the deadline: a second repack chain, unless the plan is proven
-        if params["repack"] and deadline - time.perf_counter() > 1.0 and best_bound < plan.total_latency:
-            phase("repack-worker", second_chain)
-    finally:
-        out.close()
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Hide ``__main__``'s file and spec while a ``spawn`` child starts.
-
-    A spawned child first imports the parent's main module, so a user's script without an
-    ``if __name__ == "__main__"`` guard would run again in it (the whole solve, a second time, and
-    the worker's bounds lost).  The worker's target lives in this package and needs nothing from
-    ``__main__``; without a file or spec, multiprocessing leaves it alone.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
-class _BoundWorker:
-    """Runs :func:`_bound_job` in a spawned process; a listener thread offers its bounds to the portfolio.
-
-    ``spawn`` (not ``fork``): the parent may hold solver threads (HiGHS, CP-SAT), which a forked
-    child would inherit in an undefined state.
-    """
-
-    def __init__(
-        self, port: _Portfolio, plan: Plan, seconds: float, params: dict[str, Any], job: Callable[..., None] = _bound_job
-    ):
-        ctx = multiprocessing.get_context("spawn")
-        self.port = port
-        recv, send = ctx.Pipe(duplex=True)  # the worker asks for the best plan through it too
-        self.recv = recv
-        self.proc = ctx.Process(target=job, args=(send, port.instance, plan, time.time() + seconds, params), daemon=True)
-        with _main_module_hidden():
-            self.proc.start()  # raises in a daemonic process (a pool worker): the caller runs the phases itself
-        send.close()
-        self.thread = threading.Thread(target=self._listen, daemon=True)
-        self.thread.start()
-
-    def _listen(self) -> None:
-        port = self.port
-        try:
-            while True:
-                kind, name, value = self.recv.recv()
-                if kind == "bound":
-                    port.offer_bound(int(value), name)
-                elif kind == "plan":  # validated here, in this process, like every plan auto returns
-                    port.offer_plan(Plan.checked(port.instance, np.asarray(value, dtype=np.int64)), name)
-                elif kind == "want":  # the worker starts its own repack chain: from the best plan now
-                    best = port.plan
-                    self.recv.send(("plan", name, None if best is None else [int(x) for x in best.start_round]))
-                elif kind == "phase":
-                    port.phases[name] = round(port.phases.get(name, 0.0) + float(value), 3)
-                elif kind == "skipped":
-                    port.skipped[name] = str(value)
-                else:
-                    port.errors[name] = str(value)
-                    log.warning("auto: phase %s failed: %s", name, value)
-        except (EOFError, OSError):  # the worker finished (or died): nothing more will come
-            pass
-
-    def finish(self, seconds: float) -> None:
-        """Wait up to ``seconds`` for the worker, then stop it; every bound sent so far is kept."""
-        self.thread.join(max(0.0, seconds))
-        if self.proc.is_alive():
-            self.proc.terminate()
-            why = "the plan is proven optimal" if self.port.closed() else "stopped at the time limit"
-            self.port.skipped.setdefault("bound-worker", why)
-        self.proc.join(1.0)
-        self.thread.join(1.0)
-        self.recv.close()
-        code = self.proc.exitcode
-        if code not in (None, 0, -signal.SIGTERM):  # it died (killed, out of memory, ...): say so
-            self.port.errors["bound-worker"] = f"second process ended with exit code {code}"
-            log.warning("auto: %s", self.port.errors["bound-worker"])
-
-
-def _registered(name: str) -> bool:
+def _accepts(method: str, n: int) -> bool:
+    """Whether the registered ``method`` accepts ``n`` requests (its registered size limit)."""
     from ..registry import METHODS
 
-    return name in METHODS
+    limit = METHODS[method].max_n
+    return limit is None or n <= limit
 
 
-def _fits_size(name: str, n: int) -> bool:
-    from ..registry import METHODS
+@dataclass
+class _Run:
+    """One ``auto`` run: its inputs, parameters and state, shared by the phases."""
 
-    spec = METHODS.get(name)
-    return spec is not None and (spec.max_n is None or n <= spec.max_n)
+    instance: Instance
+    options: SolveOptions
+    params: AutoParams
+    state: PortfolioState
+    limit: float  # the time limit in seconds (the default one when none was given)
 
-
-def solve_auto(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
-    """``auto``: fast plans, bounds, exact model (tiny), ``ls``, Lagrangian, LP, ``lns``; best of all.
-
-    ``--param`` keys: those of :data:`DEFAULTS` (phase shares, ``exact_max_n``).  The time limit
-    (default :data:`DEFAULT_TIME_LIMIT` seconds) covers everything, model building included.
-    """
-    from ..registry import solve
-
-    options = options or SolveOptions()
-    prm = dict(DEFAULTS)
-    prm.update({k: v for k, v in options.params.items() if k in DEFAULTS})
-    limit = DEFAULT_TIME_LIMIT if options.time_limit is None else float(options.time_limit)
-    started = time.perf_counter()
-    deadline = started + limit - float(prm["reserve"]) * min(1.0, limit / 10)
-    port = _Portfolio(instance, started, deadline)
-    n = instance.n
-
-    def run_phase(name: str, fn: Callable[[], None]) -> None:
-        if port.closed():
+    def phase(self, name: str, fn: Callable[[_Run], None]) -> None:
+        """Run ``fn`` as phase ``name``: not once the plan is proven or the time is up;
+        ``ModelTooLarge`` is noted as skipped, any other exception as an error."""
+        state = self.state
+        if state.should_stop():
             return
-        if port.left() <= 0.05:
-            port.skipped[name] = "no time left"
+        if state.left() <= 0.05:
+            state.skipped[name] = "no time left"
             return
         t0 = time.perf_counter()
         try:
-            fn()
+            fn(self)
         except ModelTooLarge as err:  # the registry's convention for "declines this instance"
-            port.skipped[name] = str(err)
+            state.skipped[name] = str(err)
             log.info("auto: phase %s declined: %s", name, err)
         except Exception as err:  # a failing method must not sink the portfolio; noted in stats
-            port.errors[name] = f"{type(err).__name__}: {err}"
-            log.warning("auto: phase %s failed: %s", name, port.errors[name])
-        port.phases[name] = round(port.phases.get(name, 0.0) + time.perf_counter() - t0, 3)
+            state.errors[name] = f"{type(err).__name__}: {err}"
+            log.warning("auto: phase %s failed: %s", name, state.errors[name])
+        state.add_phase_seconds(name, time.perf_counter() - t0)
 
     def sub_options(
-        seconds: float, warm: bool = True, seed_offset: int = 0, progress: Callable[[Plan], None] | None = None
+        self,
+        seconds: float,
+        warm: bool = True,
+        seed_offset: int = 0,
+        progress: Callable[[Plan], None] | None = None,
     ) -> SolveOptions:
+        """Options of a method run by a phase: ``seconds`` (at least 0.05), no parameters of its own,
+        warm-started with the best plan, stopped once a bound proves the plan optimal."""
         return SolveOptions(
             time_limit=max(0.05, seconds),
-            seed=options.seed + seed_offset,
-            threads=options.threads,
-            solver=options.solver,
-            warm_start=port.plan if warm else None,
+            seed=self.options.seed + seed_offset,
+            threads=self.options.threads,
+            solver=self.options.solver,
+            warm_start=self.state.plan if warm else None,
             iteration_limit=None,
             params={},
             verbose=False,  # -v asks for auto's progress lines, not every solver's log
-            stop=port.closed,  # a bound from the second process can prove the plan optimal mid-search
+            stop=self.state.should_stop,  # a proof from the second process, or the caller's stop
             progress=progress,
         )
 
-    if options.warm_start is not None:  # a caller's plan competes like any other (validated at the end)
-        port.offer_plan(options.warm_start, "warm_start")
+    def solve(self, method: str, options: SolveOptions) -> SolveResult:
+        """Run a registered method on the instance."""
+        from ..registry import solve
 
-    # 1. quick bounds (need no plan: the gap is known as soon as the first plan exists) ----------
-    def quick_bounds() -> None:
-        from ..bounds.simple import busy_time_bound, volume_bound
+        return solve(self.instance, method, options)
 
-        port.offer_bound(volume_bound(instance), "volume")
-        port.offer_bound(busy_time_bound(instance), "busy-time")  # O(n log n)
 
-    run_phase("quick-bounds", quick_bounds)
-
-    # 2. fast plans -------------------------------------------------------------------------------
-    def fast() -> None:
-        from ..baselines.best import FAST_METHODS
-
-        # run them one by one here (not through best_fast_plan) so that the time limit is checked
-        # between them; svf first: it wins on the trace backlogs, so a too-short limit still gets
-        # the best of them.
-        names = sorted(FAST_METHODS, key=lambda m: (m != "svf", m != "sf"))
-        slowest = 0.0
-        budget_end = time.perf_counter() + float(prm["fast_share"]) * port.left()
-        for name in names:
-            if not _registered(name):
-                continue
-            if port.plan is not None and (port.left() < 1.5 * slowest or time.perf_counter() + slowest > budget_end):
-                port.skipped[name] = "no time left"
-                continue
-            t0 = time.perf_counter()
-            try:
-                port.offer_plan(solve(instance, name, sub_options(port.left(), warm=False)).plan, name)
-            except (ModelTooLarge, RuntimeError) as err:  # declines the instance, or ran out of time
-                port.skipped[name] = str(err)
-            except Exception as err:  # a bug in one method must not cost the others their turn
-                port.errors[name] = f"{type(err).__name__}: {err}"
-                log.warning("auto: method %s failed: %s", name, port.errors[name])
-            slowest = max(slowest, time.perf_counter() - t0)
-
-    run_phase("fast", fast)
-
-    # 6 (first). exact model for tiny instances: with a small model it runs now, before anything
-    # else, since it usually proves the fast plan optimal in milliseconds (no process started); a
-    # large one (full-scale token counts: 4 million nonzeros for 20 requests) waits for the bounds
-    def exact() -> None:
-        name = next((m for m in ("cpsat", "dp", "milp") if _fits_size(m, n)), None)
-        if name is None:
-            port.skipped["exact"] = "no exact method accepts this size"
-            return
-        res = solve(instance, name, sub_options(port.left() * float(prm["exact_share"])))
-        port.offer_plan(res.plan, name)
-        if res.lower_bound is not None and res.stats.get("bound_source") != "sum_output":
-            port.offer_bound(res.lower_bound, name)
-
-    exact_first = (
-        n <= int(prm["exact_max_n"])
-        and port.plan is not None
-        and estimate_nonzeros(instance, port.plan.total_latency) <= int(prm["exact_first_nonzeros"])
+def _start(instance: Instance, options: SolveOptions) -> _Run:
+    """The run's parameters and state (the phases end ``reserve`` before the time limit), with the
+    caller's warm start, if any, offered like any other plan (validated at the end)."""
+    params = AutoParams.of(options)
+    limit = DEFAULT_TIME_LIMIT if options.time_limit is None else float(options.time_limit)
+    budget = options.budget()
+    if not budget.limited:  # no time limit given: the default one, from now
+        budget = Deadline.after(limit)
+    deadline = Deadline(budget.at - params.reserve * min(1.0, limit / 10))
+    state = PortfolioState(
+        instance, deadline, interrupted=options.stop, on_improvement=options.on_improvement
     )
-    if exact_first:
-        run_phase("exact", exact)
+    run = _Run(instance, options, params, state, limit)
+    run.state.offer_plan(options.warm_start, "warm_start")
+    return run
 
-    def lns_cannot_start(seconds: float) -> bool:
-        """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first)."""
-        return seconds < float(prm["lns_min_seconds"]) and not _cp_sat_loaded()
 
-    # 3. plan-space repack (insertion construction + ruin and recreate): a much better plan within
-    # seconds on packed backlogs, so that the Lagrangian ascent below steps against a tighter bound
-    def local_search(
-        name: str, share: str, seed_offset: int = 0, phase_name: str = "", lns_rest: bool = False
-    ) -> Callable[[], None]:
-        """A phase running ``name`` for ``share`` of the time left; with ``lns_rest`` all of it when
-        ``lns``, which gets the rest, could not start with it (the rest would go unused)."""
-        phase_name = phase_name or name
+def quick_bounds(run: _Run) -> None:
+    """Phase 1: the volume and busy-time bounds (no plan needed; the gap is known with the first plan)."""
+    from ..bounds.simple import busy_time_bound, volume_bound
 
-        def run() -> None:
-            def progress(plan: Plan) -> None:  # a long search's best so far: logged and in the history now
-                port.offer_plan(plan, name)
+    run.state.offer_bound(volume_bound(run.instance), "volume")
+    run.state.offer_bound(busy_time_bound(run.instance), "busy-time")  # O(n log n)
 
-            fraction = float(prm[share])
-            if lns_rest and lns_cannot_start((1.0 - fraction) * port.left()):
-                fraction = 1.0
-            opts = sub_options(port.left() * fraction, seed_offset=seed_offset, progress=progress)
-            res = solve(instance, name, opts)
-            port.offer_plan(res.plan, name)
-            searched[phase_name] = res.stats
-            if res.stop_reason is StopReason.STOPPED:  # ended by port.closed(): a bound met the plan
-                port.stopped_early.append(phase_name)
 
-        return run
+def fast_plans(run: _Run) -> None:
+    """Phase 2: the fast methods one by one, ``svf`` first, within ``fast_share`` (the first always runs)."""
+    from ..baselines.best import FAST_METHODS
 
-    searched: dict[str, dict[str, Any]] = {}  # stats of each local-search phase
-    if port.plan is not None and _registered("repack"):
-        run_phase("repack", local_search("repack", "repack_first_share"))
-    # repack starts from the better of the best fast plan and its own insertion plan.  When the fast
-    # plan was better, the insertion plan's basin is still often the better one (sharegpt at 16,384:
-    # 30 s from `sf` 17,315,490, from the 2% worse insertion plan 17,088,083; docs/auto.md), so the
-    # second process's chain searches it instead of following this one's chain
-    short = searched.get("repack", {})
-    insertion_unused = (
-        short.get("insertion_objective") is not None
-        and short["start_objective"] <= short["insertion_objective"] <= (1 + float(prm["insertion_basin_within"])) * short["start_objective"]
+    state = run.state
+    until = state.deadline.share(run.params.fast_share)
+    slowest = 0.0
+    for name in sorted(FAST_METHODS, key=lambda m: (m != "svf", m != "sf")):
+        if state.plan is not None and (state.left() < 1.5 * slowest or until.remaining() < slowest):
+            state.skipped[name] = "no time left"
+            continue
+        t0 = time.perf_counter()
+        _fast_plan(run, name)
+        slowest = max(slowest, time.perf_counter() - t0)
+
+
+def _fast_plan(run: _Run, name: str) -> None:
+    """Offer the plan of the fast method ``name``; a decline or a failure is noted, not raised."""
+    state = run.state
+    try:
+        state.offer_plan(run.solve(name, run.sub_options(state.left(), warm=False)).plan, name)
+    except (ModelTooLarge, RuntimeError) as err:  # declines the instance, or ran out of time
+        state.skipped[name] = str(err)
+    except Exception as err:  # a bug in one method must not cost the others their turn
+        state.errors[name] = f"{type(err).__name__}: {err}"
+        log.warning("auto: method %s failed: %s", name, state.errors[name])
+
+
+def exact_goes_first(run: _Run) -> bool:
+    """Whether the exact phase runs right after the fast plans (phase 3) rather than after the bounds."""
+    plan = run.state.plan
+    return (
+        run.instance.n <= run.params.exact_max_n
+        and plan is not None
+        and estimate_nonzeros(run.instance, plan.total_latency) <= run.params.exact_first_nonzeros
     )
 
-    # 4-5 in parallel: with two threads allowed, the bound phases run in a second process while this
-    # one improves the plan (they share nothing but the start plan)
-    worker: _BoundWorker | None = None
-    with_lp = _fits_size("lp", n)
-    if (
-        port.plan is not None
-        and not port.closed()
-        and options.threads >= 2
-        and str(prm["parallel"]).lower() not in ("0", "false", "no")
-        and limit >= float(prm["parallel_min_seconds"])
-        and port.left() > 1.0
-    ):
-        seconds = 0.97 * port.left()
-        job = {
-            "with_lp": with_lp,
-            "lagrange_share": float(prm["lagrange_share"]),
-            "lp_share": float(prm["lp_share"]),
-            "repack": _registered("repack"),
-            "chain_from_insertion": insertion_unused,
-            "seed": options.seed,
-            "solver": options.solver,
-        }
-        try:
-            worker = _BoundWorker(port, port.plan, seconds, job)
-            log.info("auto: bound phases in a second process (%.1fs)", seconds)
-        except (AssertionError, OSError, RuntimeError) as err:  # e.g. inside a daemonic pool worker
-            log.info("auto: no second process (%s); bound phases run here", err)
 
-    # 4. Lagrangian bound ---------------------------------------------------------------------------
-    def lagrange() -> None:
-        assert port.plan is not None
-        _lagrange_bounds(instance, port.plan, port.left() * float(prm["lagrange_share"]), lambda source, bound: port.offer_bound(bound, source))
+def exact(run: _Run) -> None:
+    """Phases 3 and 7: the first exact method that accepts the size, warm-started, ``exact_share``."""
+    name = next((m for m in EXACT_METHODS if _accepts(m, run.instance.n)), None)
+    if name is None:
+        run.state.skipped["exact"] = "no exact method accepts this size"
+        return
+    res = run.solve(name, run.sub_options(run.state.left() * run.params.exact_share))
+    run.state.offer_plan(res.plan, name)
+    if res.lower_bound is not None and res.stats.get("bound_source") != TRIVIAL_BOUND_SOURCE:
+        run.state.offer_bound(res.lower_bound, name)
 
-    if port.plan is not None and worker is None:
-        run_phase("lagrange", lagrange)
 
-    # 5. LP bound -----------------------------------------------------------------------------------
-    def lp() -> None:
-        plan, bound = _lp_bound(instance, sub_options(port.left() * float(prm["lp_share"])))
-        port.offer_plan(plan, "lp")
-        port.offer_bound(bound, "lp")
+def _repack(run: _Run, phase: str, fraction: float, seed_offset: int = 0) -> None:
+    """``repack`` from the best plan for ``fraction`` of the time left; its improvements are
+    offered as they come, its stats kept in ``state.searched[phase]``."""
+    state = run.state
 
-    if not with_lp:
-        port.skipped["lp"] = "not registered or instance beyond its size limit"
-    elif worker is None:
-        run_phase("lp", lp)
+    def progress(plan: Plan) -> None:  # a long search's best so far: logged and in the history now
+        state.offer_plan(plan, "repack")
 
-    # 6. exact model for tiny instances whose model is large: after the bounds, so the gap is known
-    # within seconds, and warm-started with repack's plan
-    if n <= int(prm["exact_max_n"]) and not exact_first:
-        run_phase("exact", exact)
+    res = run.solve(
+        "repack",
+        run.sub_options(state.left() * fraction, seed_offset=seed_offset, progress=progress),
+    )
+    state.offer_plan(res.plan, "repack")
+    state.searched[phase] = res.stats
+    if res.stop_reason is StopReason.STOPPED:  # ended by state.closed(): a bound met the plan
+        state.stopped_early.append(phase)
 
-    # 7. local search: repack again from the best plan (thousands of moves per second), else ls ------
-    if _registered("repack"):
-        run_phase("repack-2", local_search("repack", "repack_share", seed_offset=1, phase_name="repack-2", lns_rest=True))
-    elif _registered("ls"):
-        run_phase("ls", local_search("ls", "ls_share"))
+
+def first_repack(run: _Run) -> None:
+    """Phase 4: a short ``repack`` (``repack_first_share``), so that the bounds start from a better plan."""
+    _repack(run, "repack", run.params.repack_first_share)
+
+
+def insertion_basin_unused(run: _Run) -> bool:
+    """Whether phase 4 started from a fast plan better than ``repack``'s insertion plan, by at most
+    ``insertion_basin_within``: the worker's chain then searches the insertion plan's basin."""
+    short = run.state.searched.get("repack", {})
+    insertion = short.get("insertion_objective")
+    if insertion is None:
+        return False
+    start = short["start_objective"]
+    return bool(start <= insertion <= (1 + run.params.insertion_basin_within) * start)
+
+
+def start_bound_worker(run: _Run) -> BoundWorker | None:
+    """The second process for phases 5 and 6 with 97% of the time left, when two processes are
+    allowed and worth it (``None`` otherwise, or when it cannot be started)."""
+    state, params, plan = run.state, run.params, run.state.plan
+    wanted = (
+        not state.closed()
+        and run.options.threads >= 2
+        and params.parallel
+        and run.limit >= params.parallel_min_seconds
+        and state.left() > 1.0
+    )
+    if plan is None or not wanted:
+        return None
+    seconds = 0.97 * state.left()
+    job = BoundJob(
+        lagrange_share=params.lagrange_share,
+        lp_share=params.lp_share,
+        with_lp=_accepts("lp", run.instance.n),
+        chain_from_insertion=insertion_basin_unused(run),
+        seed=run.options.seed,
+        solver=run.options.solver,
+    )
+    try:
+        worker = BoundWorker(state, plan, seconds, dataclasses.asdict(job))
+    except (AssertionError, OSError, RuntimeError) as err:  # e.g. inside a daemonic pool worker
+        log.info("auto: no second process (%s); bound phases run here", err)
+        return None
+    log.info("auto: bound phases in a second process (%.1fs)", seconds)
+    return worker
+
+
+def lagrange(run: _Run) -> None:
+    """Phase 5 (in this process): the Lagrangian bounds and their lifts, ``lagrange_share``."""
+    plan = run.state.plan
+    assert plan is not None
+    offer = run.state.offer_bound
+    lagrange_bounds(
+        run.instance,
+        plan,
+        run.state.left() * run.params.lagrange_share,
+        lambda source, bound: offer(bound, source),
+    )
+
+
+def lp(run: _Run) -> None:
+    """Phase 6 (in this process): the LP bound and its plan, ``lp_share``."""
+    plan, bound = lp_bound(run.instance, run.sub_options(run.state.left() * run.params.lp_share))
+    run.state.offer_plan(plan, "lp")
+    run.state.offer_bound(bound, "lp")
+
+
+def lp_phase(run: _Run, here: bool) -> None:
+    """Phase 6 where it applies: run here (``here``: not in the second process), or noted as skipped
+    when ``n`` is beyond ``lp``'s size limit."""
+    if not _accepts("lp", run.instance.n):
+        run.state.skipped["lp"] = "instance beyond its size limit"
+    elif here:
+        run.phase("lp", lp)
+
+
+def _lns_cannot_start(run: _Run, seconds: float) -> bool:
+    """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first)."""
+    return seconds < run.params.lns_min_seconds and not _cp_sat_loaded()
+
+
+def long_repack(run: _Run) -> None:
+    """Phase 8: ``repack`` from the best plan (seed + 1), ``repack_share``, or all of the time when
+    ``lns`` could not start with the rest (which would then go unused)."""
+    fraction = run.params.repack_share
+    if _lns_cannot_start(run, (1.0 - fraction) * run.state.left()):
+        fraction = 1.0
+    _repack(run, "repack-2", fraction, seed_offset=1)
+
+
+def lns(run: _Run) -> None:
+    """Phase 9: ``lns`` from the best plan with all the time left; a bound only when a window covered
+    the whole instance."""
+    res = run.solve("lns", run.sub_options(run.state.left()))
+    run.state.offer_plan(res.plan, "lns")
+    if res.stats.get("bound_source") == WHOLE_WINDOW_BOUND_SOURCE:
+        run.state.offer_bound(res.lower_bound, "lns")
+    if res.stop_reason is StopReason.STOPPED:
+        run.state.stopped_early.append("lns")
+
+
+def lns_phase(run: _Run) -> None:
+    """Phase 9, unless too little time is left to load OR-Tools for its windows (noted as skipped)."""
+    left = run.state.left()
+    if not run.state.closed() and left > 0.05 and _lns_cannot_start(run, left):
+        run.state.skipped["lns"] = (
+            f"{left:.2f} s left, less than loading OR-Tools for its windows may take"
+        )
     else:
-        port.skipped["ls"] = "not registered"
+        run.phase("lns", lns)
 
-    # 8. large-neighbourhood search with the time left ----------------------------------------------
-    def lns() -> None:
-        res = solve(instance, "lns", sub_options(port.left()))
-        port.offer_plan(res.plan, "lns")
-        if res.stats.get("bound_source") == "lns-whole-window":
-            port.offer_bound(res.lower_bound, "lns")
-        if res.stop_reason is StopReason.STOPPED:
-            port.stopped_early.append("lns")
 
-    left = port.left()
-    if not port.closed() and left > 0.05 and lns_cannot_start(left):
-        port.skipped["lns"] = f"{left:.2f} s left, less than loading OR-Tools for its windows may take"
-    else:
-        run_phase("lns", lns)
-    if worker is not None:  # the bounds it sent are already offered; wait for the rest until the deadline
-        worker.finish(0.0 if port.closed() else port.left() + 0.5)  # nothing to wait for once proven
-
-    if port.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
+def _result(run: _Run) -> SolveResult:
+    """The best plan (``svf``'s when every phase failed), the best bound and the stats."""
+    state = run.state
+    if state.plan is None:  # every phase failed: still answer with a plan (the shared start rule)
         from ..baselines.serving import solve_svf
 
-        port.offer_plan(solve_svf(instance, SolveOptions()).plan, "svf")
-    elapsed = port.elapsed()
-    stop = StopReason.COMPLETED if port.closed() or port.left() > 0.05 else StopReason.TIME_LIMIT
-    stats: dict[str, Any] = {
-        "plan_source": port.plan_source,
-        "bound_source": port.bound_source,
-        "history": port.history,
-        "phase_seconds": port.phases,
-        "time_limit": limit,
-    }
-    if port.skipped:
-        stats["skipped"] = port.skipped
-    if port.errors:
-        stats["errors"] = port.errors
-    if port.stopped_early:
-        stats["stopped_early"] = port.stopped_early
+        state.offer_plan(solve_svf(run.instance, SolveOptions()).plan, "svf")
+    elapsed = state.elapsed()
+    if state.closed():
+        stop = StopReason.COMPLETED
+    elif state.interrupted():
+        stop = StopReason.STOPPED
+    else:
+        stop = StopReason.COMPLETED if state.left() > 0.05 else StopReason.TIME_LIMIT
     result = SolveResult(
         "auto",
-        instance,
-        port.plan,
-        lower_bound=port.bound,
+        run.instance,
+        state.plan,
+        lower_bound=state.bound,
         stop_reason=stop,
         build_seconds=0.0,
         solve_seconds=elapsed,
-        stats=stats,
+        stats=state.stats(time_limit=run.limit),
     )
-    if math.isfinite(elapsed):
-        log.info("auto: done in %.2fs, objective %s, bound %d", elapsed, port.objective, port.bound)
+    log.info("auto: done in %.2fs, objective %s, bound %d", elapsed, state.objective, state.bound)
     return result
+
+
+def solve_auto(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
+    """``auto``: the phases of the module docstring, in order; the best plan and bound of all.
+
+    ``--param`` keys: the fields of :class:`AutoParams` (others raise
+    :class:`~scheduler_milp.model.params.ParameterError`).  The time limit (default
+    :data:`DEFAULT_TIME_LIMIT` seconds) covers everything, model building included.
+    """
+    options = options or SolveOptions()
+    run = _start(instance, options)
+    run.phase("quick-bounds", quick_bounds)
+    run.phase("fast", fast_plans)
+    early = exact_goes_first(run)
+    if early:
+        run.phase("exact", exact)
+    if run.state.plan is not None:
+        run.phase("repack", first_repack)
+    worker = start_bound_worker(run)  # phases 5 and 6 in a second process, when it is started
+    if worker is None and run.state.plan is not None:
+        run.phase("lagrange", lagrange)
+    lp_phase(run, here=worker is None)
+    if not early and instance.n <= run.params.exact_max_n:
+        run.phase("exact", exact)
+    run.phase("repack-2", long_repack)
+    lns_phase(run)
+    if worker is not None:  # its results are offered already; wait for the rest until the deadline
+        worker.finish(
+            0.0 if run.state.should_stop() else Deadline(run.state.deadline.at + 0.5).remaining()
+        )
+    return _result(run)

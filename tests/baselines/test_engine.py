@@ -34,11 +34,15 @@ def random_instance(rng: np.random.Generator, max_n: int = 9) -> Instance:
 
 def brute_usage(inst: Instance, running: dict[int, int], tau: int) -> int:
     return sum(
-        int(inst.mem(i, tau - s + 1)) for i, s in running.items() if s <= tau < s + int(inst.output_len[i])
+        int(inst.mem(i, tau - s + 1))
+        for i, s in running.items()
+        if s <= tau < s + int(inst.output_len[i])
     )
 
 
-def random_running(rng: np.random.Generator, inst: Instance) -> tuple[RunningSet, dict[int, int], int]:
+def random_running(
+    rng: np.random.Generator, inst: Instance
+) -> tuple[RunningSet, dict[int, int], int]:
     """A running set built by starting requests at increasing rounds while they fit (future_fits)."""
     rs = RunningSet(inst)
     running: dict[int, int] = {}
@@ -47,7 +51,9 @@ def random_running(rng: np.random.Generator, inst: Instance) -> tuple[RunningSet
         if rng.random() < 0.3:
             continue
         t += int(rng.integers(0, 3))
-        if future_fits(inst, {i: s for i, s in running.items() if s + int(inst.output_len[i]) > t}, j, t):
+        if future_fits(
+            inst, {i: s for i, s in running.items() if s + int(inst.output_len[i]) > t}, j, t
+        ):
             rs.add(j, t)
             running[j] = t
     return rs, running, t
@@ -67,7 +73,12 @@ def slow_skipping_walk(inst: Instance, priority: np.ndarray) -> np.ndarray:
     while (start < 0).any():
         running = {i: s for i, s in running.items() if s + inst.output_len[i] > t}
         for j in priority.tolist():
-            if start[j] < 0 and inst.arrival[j] <= t and len(running) < cap and future_fits(inst, running, j, t):
+            if (
+                start[j] < 0
+                and inst.arrival[j] <= t
+                and len(running) < cap
+                and future_fits(inst, running, j, t)
+            ):
                 running[j] = t
                 start[j] = t
         if not (start < 0).any():
@@ -77,7 +88,12 @@ def slow_skipping_walk(inst: Instance, priority: np.ndarray) -> np.ndarray:
         waiting = [j for j in priority.tolist() if start[j] < 0 and inst.arrival[j] <= t]
         if waiting and len(running) < cap:
             u = t + 1
-            while not future_fits(inst, {i: s for i, s in running.items() if s + inst.output_len[i] > u}, waiting[0], u):
+            while not future_fits(
+                inst,
+                {i: s for i, s in running.items() if s + inst.output_len[i] > u},
+                waiting[0],
+                u,
+            ):
                 u += 1
             cands.append(u)
         t = min(cands)
@@ -141,7 +157,12 @@ def test_earliest_start_is_the_smallest_feasible_round():
                 continue
             for t0 in (t, t + 2):
                 u = t0
-                while not future_fits(inst, {i: s for i, s in running.items() if s + int(inst.output_len[i]) > u}, j, u):
+                while not future_fits(
+                    inst,
+                    {i: s for i, s in running.items() if s + int(inst.output_len[i]) > u},
+                    j,
+                    u,
+                ):
                     u += 1
                 assert rs.earliest_start(j, t0) == u
                 # stop_at: the search may give up at the limit, never before the answer
@@ -213,7 +234,9 @@ def test_skipping_walk_on_many_output_groups_and_late_arrivals():
     # a larger instance: many output-length groups, arrivals spread out (incremental tree inserts)
     rng = np.random.default_rng(8)
     n = 60
-    inst = Instance.create(60, rng.integers(1, 30, n), rng.integers(1, 25, n), rng.integers(0, 80, n))
+    inst = Instance.create(
+        60, rng.integers(1, 30, n), rng.integers(1, 25, n), rng.integers(0, 80, n)
+    )
     prio = priority_from_keys(inst, inst.output_len)
     walk = priority_walk(inst, prio, blocking=False)
     assert walk.start_round.tolist() == slow_skipping_walk(inst, prio).tolist()
@@ -236,7 +259,11 @@ def test_waiting_groups_find_the_best_ranked_fitting_request():
         bounds = rng.integers(0, 50, groups.size)
         ok = waiting.min_s >= 0
         ok &= waiting.min_s <= bounds
-        expect = [j for j in present if inst.prompt_len[j] <= bounds[np.searchsorted(waiting.out_values, inst.output_len[j])]]
+        expect = [
+            j
+            for j in present
+            if inst.prompt_len[j] <= bounds[np.searchsorted(waiting.out_values, inst.output_len[j])]
+        ]
         if expect:
             j = waiting.first_fitting(groups[ok], bounds[ok])
             assert j == min(expect, key=lambda i: rank[i])

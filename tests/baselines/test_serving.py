@@ -15,6 +15,7 @@ from scheduler_milp.baselines.serving import (
     svf_priority,
     vllm_simulate,
 )
+from scheduler_milp.generators import adversarial_instance
 from scheduler_milp.model.instance import Instance
 from scheduler_milp.model.plan import Plan, validate
 from scheduler_milp.model.result import SolveOptions
@@ -32,21 +33,14 @@ def random_instance(rng: np.random.Generator, n: int) -> Instance:
     peak = int((block * -(-(prompt + output) // block)).max())
     arrival = rng.integers(0, 40, n) if rng.random() < 0.5 else np.zeros(n, dtype=np.int64)
     max_batch = int(rng.integers(1, 6)) if rng.random() < 0.3 else None
-    return Instance.create(peak + int(rng.integers(0, 80)), prompt, output, arrival, block_size=block, max_batch=max_batch)
-
-
-def adversarial(memory: int) -> Instance:
-    try:
-        from scheduler_milp.generators import adversarial_instance
-    except ImportError:  # the generator module is another helper's; build the family inline
-        k = int(np.sqrt(memory))
-        return Instance.create(
-            memory,
-            [memory - 1] * k + [1] * memory,
-            [1] * k + [2] * memory,
-            ids=[f"big{j}" for j in range(k)] + [f"small{j}" for j in range(memory)],
-        )
-    return adversarial_instance(memory)
+    return Instance.create(
+        peak + int(rng.integers(0, 80)),
+        prompt,
+        output,
+        arrival,
+        block_size=block,
+        max_batch=max_batch,
+    )
 
 
 # ---------------------------------------------------------------------- every baseline
@@ -93,7 +87,9 @@ def test_walk_params_select_the_variant():
 
 
 def test_priorities_sort_by_their_keys():
-    inst = Instance.create(100, [5, 1, 3, 2], [2, 4, 1, 4], [0, 0, 0, 1], ids=["r10", "r2", "r3", "r1"])
+    inst = Instance.create(
+        100, [5, 1, 3, 2], [2, 4, 1, 4], [0, 0, 0, 1], ids=["r10", "r2", "r3", "r1"]
+    )
     assert fcfs_priority(inst).tolist() == [1, 2, 0, 3]  # arrival, then natural id order (r2 < r10)
     assert sf_priority(inst).tolist() == [2, 0, 1, 3]  # output ascending, ties by arrival
     assert size_priority(inst).tolist() == [2, 1, 3, 0]  # s + o = 7, 5, 4, 6
@@ -146,7 +142,7 @@ def test_vllm_respects_arrivals_and_batch_cap():
 
 # ---------------------------------------------------------------------- the adversarial family
 def test_fcfs_and_sf_are_far_from_small_first_on_the_adversarial_family():
-    inst = adversarial(256)
+    inst = adversarial_instance(256)
     big = inst.prompt_len == inst.memory_budget - 1
     small_first = np.concatenate((np.flatnonzero(~big), np.flatnonzero(big)))
     good = Plan.checked(inst, priority_walk(inst, small_first, blocking=True).start_round)

@@ -1,4 +1,4 @@
-"""Experiment runner: resumable and kill-safe sweeps, failures recorded, derived columns, Ray = local."""
+"""Experiment runner: resumable, kill-safe and Ctrl-C-safe sweeps, failures recorded, derived columns, Ray = local."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scheduler_milp.experiments import run as run_module
 from scheduler_milp.experiments.grid import RunSpec, expand_instances, file_hash, make_grid
+from scheduler_milp.experiments.report import auto_benchmark_markdown
 from scheduler_milp.experiments.results import (
     TIMING_COLUMNS,
     derive_results,
@@ -37,16 +37,23 @@ COMPARE = ROOT / "scripts" / "compare.py"
 
 # Test-only methods, loaded into the workers through the runner's plugin hook.
 PLUGIN = textwrap.dedent(
-    '''
+    """
+    import dataclasses
     import os
     import time
 
+    from scheduler_milp.model.params import MethodParams
     from scheduler_milp.registry import METHODS, register, solve
 
 
+    @dataclasses.dataclass(frozen=True)
+    class SlowParams(MethodParams):
+        sleep: float = 0.25
+
+
     def slow_sf(instance, options):
-        time.sleep(float(options.params.get("sleep", 0.25)))
-        result = solve(instance, "sf", options)
+        time.sleep(SlowParams.of(options).sleep)
+        result = solve(instance, "sf", dataclasses.replace(options, params={}))
         result.method = "t-slow"
         return result
 
@@ -65,8 +72,8 @@ PLUGIN = textwrap.dedent(
 
     for name, fn in (("t-slow", "slow_sf"), ("t-raise", "raising"), ("t-hang", "hanging"), ("t-crash", "crashing")):
         if name not in METHODS:
-            register(name, "test", f"{__name__}:{fn}", "test method")
-    '''
+            register(name, "test", f"{__name__}:{fn}", "test method", params="SlowParams" if name == "t-slow" else None)
+    """
 )
 
 
@@ -91,7 +98,6 @@ def plugin(tmp_path: Path) -> Iterator[str]:
     # other test modules iterate over the registry: take the test methods out again
     for name in TEST_METHODS:
         METHODS.pop(name, None)
-    run_module._LOADED_PLUGINS.discard(str(path))
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -131,7 +137,9 @@ def test_sweep_table_matches_direct_solves_and_resumes(tmp_path: Path) -> None:
         best_obj = min(int(r["objective"]) for r in mine)
         for r in mine:
             assert int(r["best_bound"]) == best
-            assert float(r["gap"]) == pytest.approx((int(r["objective"]) - best) / int(r["objective"]))
+            assert float(r["gap"]) == pytest.approx(
+                (int(r["objective"]) - best) / int(r["objective"])
+            )
             assert (r["win"] == "True") == (int(r["objective"]) == best_obj)
     # rerun: nothing to do, the raw file is unchanged
     raw_before = (out / RAW_FILE).read_bytes()
@@ -160,7 +168,9 @@ def test_recorded_and_proven_optimum_fill_optimum_columns(tmp_path: Path) -> Non
     report = run_sweep(grid, tmp_path / "out", jobs=1, progress=False)
     for r in report.rows:
         assert r["optimum"] is not None  # recorded for toy3, proven by dp for the other
-        assert r["gap_to_optimum"] == pytest.approx((r["objective"] - r["optimum"]) / r["objective"])
+        assert r["gap_to_optimum"] == pytest.approx(
+            (r["objective"] - r["optimum"]) / r["objective"]
+        )
         if r["method"] == "dp":
             assert r["gap_to_optimum"] == 0 and r["status"] == "optimal"
     toy = [r for r in report.rows if r["instance"] == "toy3"]
@@ -170,14 +180,25 @@ def test_recorded_and_proven_optimum_fill_optimum_columns(tmp_path: Path) -> Non
 def test_failures_are_recorded_and_do_not_stop_the_sweep(tmp_path: Path, plugin: str) -> None:
     paths = _write_instances(tmp_path / "inst", 2)
     grid = make_grid(paths, ["t-raise", "t-hang", "t-crash", "sf"], time_limit=0.5)
-    started = time.monotonic()
-    report = run_sweep(grid, tmp_path / "out", jobs=2, progress=False, timeout_factor=1.0, timeout_slack=1.0, plugins=[plugin])
-    assert time.monotonic() - started < 40  # the hung runs were killed, not waited for
+    report = run_sweep(
+        grid,
+        tmp_path / "out",
+        jobs=2,
+        progress=False,
+        timeout_factor=1.0,
+        timeout_slack=1.0,
+        plugins=[plugin],
+    )
     by_method: dict[str, list[dict[str, object]]] = {}
     for r in report.rows:
         by_method.setdefault(str(r["method"]), []).append(r)
     assert all("boom on purpose" in str(r["error"]) for r in by_method["t-raise"])
-    assert all("hard timeout" in str(r["error"]) and r["stop_reason"] == "time_limit" for r in by_method["t-hang"])
+    assert all(
+        "hard timeout" in str(r["error"]) and r["stop_reason"] == "time_limit"
+        for r in by_method["t-hang"]
+    )
+    # killed at the hard timeout (1.5 s), not waited for: t-hang sleeps an hour
+    assert all(float(str(r["wall_seconds"])) < 600 for r in by_method["t-hang"])
     assert all("worker died" in str(r["error"]) for r in by_method["t-crash"])
     assert all(r["error"] == "" and r["objective"] is not None for r in by_method["sf"])
     assert "errors" in summarize(report.rows)
@@ -215,7 +236,9 @@ def _raw_lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True) if path.exists() else []
 
 
-def test_sigkill_midway_then_rerun_completes_without_loss_or_duplicates(tmp_path: Path, plugin: str) -> None:
+def test_sigkill_midway_then_rerun_completes_without_loss_or_duplicates(
+    tmp_path: Path, plugin: str
+) -> None:
     inst_dir = tmp_path / "inst"
     _write_instances(inst_dir, 4)
     out = tmp_path / "out"
@@ -250,6 +273,38 @@ def test_sigkill_midway_then_rerun_completes_without_loss_or_duplicates(tmp_path
     assert len(rebuild_results(out)) == total
 
 
+def test_ctrl_c_keeps_finished_runs_writes_their_table_and_exits_130(
+    tmp_path: Path, plugin: str
+) -> None:
+    inst_dir = tmp_path / "inst"
+    _write_instances(inst_dir, 4)
+    out = tmp_path / "out"
+    args = [str(inst_dir), "--methods", "t-slow", "--seeds", "5", "--time-limit", "30", "--out", str(out),
+            "--jobs", "2", "--plugin", plugin, "--param", "sleep=0.5", "--no-progress"]  # fmt: skip
+    total = 4 * 5
+    proc = _launch(args)
+    raw = out / RAW_FILE
+    deadline = time.monotonic() + 120
+    while (
+        not any(line.endswith(b"\n") for line in _raw_lines(raw))
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)  # polling for the first recorded run
+    assert proc.poll() is None, "the sweep should still be running when the first run is recorded"
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the whole process group, workers included
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr.decode()
+    lines = stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("compare.py: interrupted"), lines
+    finished = [json.loads(line)["key"] for line in _raw_lines(raw)]
+    assert 1 <= len(finished) < total, "the interrupt should land midway"
+    rows = _csv_rows(out / RESULTS_FILE)
+    assert sorted(r["key"] for r in rows) == sorted(finished)
+    assert all(r["error"] == "" and r["objective"] for r in rows)
+    assert f"{len(finished)} of {total} runs finished" in lines[0]
+
+
 def test_progress_line_counts_and_estimates() -> None:
     import io
 
@@ -267,18 +322,29 @@ def test_progress_line_counts_and_estimates() -> None:
 def test_derive_flags_a_bound_above_a_plan() -> None:
     base = {"instance_path": "x.json", "seed": 0, "status": "feasible", "recorded_optimum": None}
     raw = [
-        {**base, "key": "1", "instance_hash": "h", "method": "a", "objective": 10, "lower_bound": 12},
-        {**base, "key": "2", "instance_hash": "h", "method": "b", "objective": 14, "lower_bound": 5},
+        {
+            **base,
+            "key": "1",
+            "instance_hash": "h",
+            "method": "a",
+            "objective": 10,
+            "lower_bound": 12,
+        },
+        {
+            **base,
+            "key": "2",
+            "instance_hash": "h",
+            "method": "b",
+            "objective": 14,
+            "lower_bound": 5,
+        },
     ]
     rows = derive_results(raw)
     assert all("above a valid plan" in r["conflict"] for r in rows)
 
 
 def test_ray_backend_gives_the_local_table(tmp_path: Path) -> None:
-    if not os.environ.get("CI"):
-        pytest.importorskip("ray", reason="the ray extra is not installed")
-    # in CI (which installs .[test,ray]) a missing Ray fails here instead of skipping
-    import ray  # noqa: F401
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
     paths = _write_instances(tmp_path / "inst", 2)
     grid = make_grid(paths, ["fcfs", "sf", "svf"], seeds=[0, 1], time_limit=10)
     local = run_sweep(grid, tmp_path / "local", jobs=2, progress=False)
@@ -290,7 +356,10 @@ def test_ray_backend_gives_the_local_table(tmp_path: Path) -> None:
 
     assert len(local.rows) == 12
     assert table(remote.rows) == table(local.rows)
-    assert _csv_rows(tmp_path / "ray" / RESULTS_FILE)[0].keys() == _csv_rows(tmp_path / "local" / RESULTS_FILE)[0].keys()
+    assert (
+        _csv_rows(tmp_path / "ray" / RESULTS_FILE)[0].keys()
+        == _csv_rows(tmp_path / "local" / RESULTS_FILE)[0].keys()
+    )
 
 
 def test_run_experiments_quick_writes_tables_and_figures(tmp_path: Path) -> None:
@@ -301,8 +370,14 @@ def test_run_experiments_quick_writes_tables_and_figures(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     text = (out / "experiments.md").read_text()
     assert "python scripts/run_experiments.py --out docs" in text
-    assert "Optimum proven on **2 of 2** instances" in text  # dp solves the tiny scaled-down backlogs
-    for fig in ("experiments-gaps-small.png", "experiments-gaps-full.png", "experiments-plan-full.png"):
+    assert (
+        "Optimum proven on **2 of 2** instances" in text
+    )  # dp solves the tiny scaled-down backlogs
+    for fig in (
+        "experiments-gaps-small.png",
+        "experiments-gaps-full.png",
+        "experiments-plan-full.png",
+    ):
         assert (out / "figures" / fig).stat().st_size > 1000 and f"figures/{fig}" in text
     small = _csv_rows(out / "figures" / "experiments-small.csv")
     assert {r["method"] for r in small} == {"fcfs", "sf", "dp"}
@@ -312,26 +387,36 @@ def test_run_experiments_quick_writes_tables_and_figures(tmp_path: Path) -> None
 
 
 def test_a_model_too_large_is_recorded_as_declined_not_as_an_error(tmp_path: Path) -> None:
-    """``lp`` checks its model's size before building it; the runner counts that as declined."""
+    """``lp`` checks its model's size before building it, the registry declines ``dp`` beyond its
+    ``max_n``; the runner counts both as declined."""
     big = ROOT / "instances" / "traces" / "mix-conv70-arxiv30-n100-M65536.json"
-    spec = RunSpec(str(big), file_hash(big), "lp", time_limit=30)
-    row = run_one(spec)
-    assert row["stop_reason"] == "too_large", row
-    assert row["error"].startswith("declined: ") and "too large" in row["error"]
+    rows = [
+        run_one(RunSpec(str(big), file_hash(big), method, time_limit=30)) for method in ("lp", "dp")
+    ]
+    for row in rows:
+        assert row["stop_reason"] == "too_large", row
+        assert row["error"].startswith("declined: ModelTooLarge: ")
+    assert "too large" in rows[0]["error"] and "n <= 10" in rows[1]["error"]
+    table = {t["method"]: t for t in summary_table(derive_results(rows))}
+    assert all(table[m]["declined"] == 1 and table[m]["errors"] == 0 for m in ("lp", "dp"))
+
+
+def test_an_unknown_parameter_is_an_error_row(tmp_path: Path, plugin: str) -> None:
+    path = _write_instances(tmp_path / "inst", 1)[0]
+    row = run_one(RunSpec(path, file_hash(path), "t-slow", time_limit=5, params=(("nap", 1),)))
+    assert row["stop_reason"] == "error" and row.get("objective") is None
+    assert (
+        row["error"].startswith("ParameterError: ")
+        and "'nap'" in row["error"]
+        and "sleep" in row["error"]
+    )
     table = {t["method"]: t for t in summary_table(derive_results([row]))}
-    assert table["lp"]["declined"] == 1 and table["lp"]["errors"] == 0
+    assert table["t-slow"]["errors"] == 1 and table["t-slow"]["declined"] == 0
 
 
-def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The report's main table is seed 0 (also records from before the ``seed`` field); other
-    seeds only enter the spread table, with the median of the latest record per seed."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_experiments", ROOT / "scripts" / "run_experiments.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "run_experiments", mod)  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
+def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: Path) -> None:
+    """The report's main table is seed 0 (also records without a ``seed`` field); other seeds
+    only enter the spread table, with the median of the latest record per seed."""
     base = {"instance": "mixA", "n": 10, "memory": 64, "time_limit": 5.0, "lower_bound": 90, "plan_source": "svf",
             "bound_source": "busy-time", "gap_over_time": {"5": 0.1}}  # fmt: skip
     records = [
@@ -339,14 +424,19 @@ def test_auto_benchmark_tables_keep_seed_0_apart_and_give_the_median(tmp_path: P
         {**base, "objective": 95, "gap": 0.05, "seed": 1},
         {**base, "objective": 200, "gap": 0.55, "seed": 2},
         {**base, "objective": 97, "gap": 0.07, "seed": 2},  # the latest of seed 2 counts
-        {**base, "instance": "bwbB", "objective": 120, "gap": 0.25},  # one seed only: main table only
+        {
+            **base,
+            "instance": "bwbB",
+            "objective": 120,
+            "gap": 0.25,
+        },  # one seed only: main table only
     ]
     path = tmp_path / "auto.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    text = mod.auto_benchmark_markdown(path)
+    text = auto_benchmark_markdown(path)
     main, spread = text.split("Spread over seeds")
     assert "| mixA | 10 | 64 | 5 s | 100 | 90 | 10.00 |" in main and "| 95 |" not in main
     assert "| mixA | 5 s | 10.00 | 5.00 | 7.00 | 7.00 |" in spread
     assert "| bwbB | 10 | 64 | 5 s | 120 | 90 | 25.00 |" in main and "bwbB" not in spread
     path.write_text(json.dumps(records[0]) + "\n")
-    assert "Spread over seeds" not in mod.auto_benchmark_markdown(path)
+    assert "Spread over seeds" not in auto_benchmark_markdown(path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scheduler_milp.formulations.prepare import best_baseline, finish, prepare
+from scheduler_milp.baselines.best import best_fast_plan
+from scheduler_milp.formulations.prepare import finish, prepare
 from scheduler_milp.formulations.timeindexed import left_justify
 from scheduler_milp.generators import random_instance
 from scheduler_milp.model.result import SolveOptions, Status, StopReason
@@ -15,7 +16,7 @@ from scheduler_milp.registry import solve
 def test_hint_is_complete_and_feasible() -> None:
     """CP-SAT's log calls the hint complete and feasible; fixing every variable to it reproduces it."""
     inst = random_instance(9, 4, arrivals=3, block_size=2)
-    heuristic = left_justify(best_baseline(inst)[0])
+    heuristic = left_justify(best_fast_plan(inst)[1])
     res = solve(inst, "cpsat", SolveOptions(time_limit=60))
     assert res.stats["warm_start_accepted"] is True
     assert res.stats["first_solution_objective"] is not None
@@ -34,7 +35,13 @@ def test_time_limit_returns_feasible_plan_and_bound() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"max_batch": 3, "arrivals": 2}, {"block_size": 2}, {"max_batch": 2}, {"arrivals": 5, "block_size": 3}]
+    "kwargs",
+    [
+        {"max_batch": 3, "arrivals": 2},
+        {"block_size": 2},
+        {"max_batch": 2},
+        {"arrivals": 5, "block_size": 3},
+    ],
 )
 def test_switches_do_not_change_the_optimum(kwargs: dict) -> None:
     inst = random_instance(7, 11, **kwargs)
@@ -76,4 +83,19 @@ def test_no_plan_means_unknown_with_its_bound() -> None:
     assert res.stop_reason == StopReason.TIME_LIMIT
     with_hint = finish("cpsat", prepare(inst, SolveOptions()), None, None, True, 0.1, 0.2)
     assert with_hint.status == Status.FEASIBLE and with_hint.stats["plan_source"] == "warm_start"
-    assert np.array_equal(with_hint.plan.start_round, prepare(inst, SolveOptions()).hint.start_round)  # type: ignore[union-attr]
+    assert np.array_equal(
+        with_hint.plan.start_round, prepare(inst, SolveOptions()).hint.start_round
+    )  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("method", ["cpsat", "milp"])
+def test_a_model_beyond_the_memory_cap_is_declined_before_it_is_built(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scheduler_milp.formulations import timeindexed
+    from scheduler_milp.model.result import ModelTooLarge
+
+    inst = random_instance(8, 3)
+    monkeypatch.setattr(timeindexed, "memory_cap", lambda: 1000)
+    with pytest.raises(ModelTooLarge, match="too large for this machine"):
+        solve(inst, method, SolveOptions(params={"max_nonzeros": 10**12}))

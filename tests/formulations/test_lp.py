@@ -47,7 +47,9 @@ def test_lp_relaxation_accepts_an_explicit_upper_bound() -> None:
     assert np.isfinite(value) and np.isfinite(mean).all()
 
 
-def test_partial_integer_bound_lies_between_the_lp_and_the_optimum_and_meets_it_all_integral() -> None:
+def test_partial_integer_bound_lies_between_the_lp_and_the_optimum_and_meets_it_all_integral() -> (
+    None
+):
     from scheduler_milp.formulations.lp import partial_integer_bound
     from scheduler_milp.formulations.timeindexed import build
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler_milp.formulations.prepare import best_baseline
+from scheduler_milp.baselines.best import best_fast_plan
 from scheduler_milp.formulations.timeindexed import left_justify
 from scheduler_milp.generators import random_instance
 from scheduler_milp.model.instance import load_instance
@@ -28,7 +28,7 @@ def test_toy_is_optimal_with_bound() -> None:
 def test_highs_accepts_the_complete_warm_start() -> None:
     """HiGHS's log says the provided start is feasible, with the heuristic's objective."""
     inst = random_instance(9, 3, arrivals=3)
-    heuristic = left_justify(best_baseline(inst)[0])
+    heuristic = left_justify(best_fast_plan(inst)[1])
     res = solve(inst, "milp", SolveOptions(time_limit=60))
     assert res.stats["warm_start_objective"] == heuristic.total_latency
     assert res.stats["warm_start_accepted"] is True

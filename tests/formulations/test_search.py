@@ -1,17 +1,19 @@
-"""The independent exact search ``dp`` against brute force over all start vectors, and the baselines."""
+"""The independent exact search ``dp`` (best-first A*) against brute force over all start vectors, and the baselines."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import numpy as np
 import pytest
 
-from scheduler_milp.formulations.search import dp_search, solve_dp
+from scheduler_milp.formulations.search import SearchParams, dp_search, solve_dp
 from scheduler_milp.model.instance import Instance, load_instance
+from scheduler_milp.model.params import ParameterError
 from scheduler_milp.model.plan import validate
-from scheduler_milp.model.result import SolveOptions, Status, StopReason
+from scheduler_milp.model.result import ModelTooLarge, SolveOptions, Status, StopReason
 from scheduler_milp.registry import METHODS, solve
 
 BASELINES = ("fcfs", "fcfs-skip", "sf", "size", "mcsf", "svf", "vllm")
@@ -34,7 +36,7 @@ def brute_force(instance: Instance) -> int:
     """Minimum total latency over every start vector with ``a_i <= S_i <= UB - sum o + a_i``.
 
     ``UB`` is the serial plan (one request at a time in arrival order), feasible because every
-    request fits alone; the per-request horizon is MODEL.md's.  Feasibility is the one validator.
+    request fits alone; the per-request horizon is that of docs/model.md.  Feasibility is the one validator.
     """
     o = [int(x) for x in instance.output_len]
     a = [int(x) for x in instance.arrival]
@@ -119,10 +121,28 @@ def test_dp_matches_recorded_optima():
             assert res.objective == optimum, path
 
 
-def test_dp_declines_large_instances():
+def test_dp_declines_beyond_max_n_through_the_registry():
     inst = Instance.create(100, [1] * 12, [1] * 12)
-    res = solve_dp(inst)
-    assert res.plan is None and res.stop_reason is StopReason.TOO_LARGE
+    assert SearchParams().max_n == 10
+    with pytest.raises(ModelTooLarge, match="dp"):
+        solve(inst, "dp")
+    res = solve(inst, "dp", SolveOptions(params={"max_n": 12}))  # its own limit, raised
+    assert res.status is Status.OPTIMAL and res.objective == 12
+    with pytest.raises(ParameterError):
+        solve_dp(inst, SolveOptions(params={"max_m": 12}))
+
+
+def test_dp_crosses_idle_stretches_within_its_time_limit():
+    """Arrivals far apart: the search jumps over the rounds where nothing runs and nothing has
+    arrived (stepping through them one by one would take minutes), so it completes in time."""
+    far = 10**9
+    base = Instance.create(10, [4, 4, 3, 2], [2, 3, 1, 2], [0, 0, 1, 40])
+    inst = base.replace(arrival=base.arrival + far)
+    started = time.perf_counter()
+    out = dp_search(inst, deadline=started + 3.0)
+    assert out.complete and time.perf_counter() - started < 3.0
+    assert out.objective == brute_force(base)
+    assert out.start_round == [s + far for s in dp_search(base).start_round]
 
 
 @pytest.mark.parametrize("seed", range(3))

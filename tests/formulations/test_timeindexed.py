@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scheduler_milp.formulations.prepare import best_baseline
+from scheduler_milp.baselines.best import best_fast_plan
 from scheduler_milp.formulations.timeindexed import (
     build,
     completion_caps,
@@ -46,13 +46,13 @@ def _rows_ok(rows, x: np.ndarray) -> bool:  # type: ignore[no-untyped-def]
 def test_rows_accept_exactly_the_valid_plans(kwargs: dict) -> None:
     """Kept memory and batch rows hold for a start vector iff the validator accepts it.
 
-    This checks both the coefficients and the argument for dropping rows (MODEL.md facts).
+    This checks both the coefficients and the argument for dropping rows (docs/model.md facts).
     """
     rng = np.random.default_rng(7)
     seen = {True: 0, False: 0}
     for seed in range(6):
         inst = random_instance(4, seed, memory=20, output_range=(1, 5), **kwargs)
-        ub = best_baseline(inst)[0].total_latency
+        ub = best_fast_plan(inst)[1].total_latency
         model = build(inst, ub)
         for _ in range(150):
             starts = inst.arrival + rng.integers(0, model.latest - inst.arrival + 1)
@@ -67,17 +67,21 @@ def test_rows_accept_exactly_the_valid_plans(kwargs: dict) -> None:
 
 def test_objective_coefficients_are_latencies() -> None:
     inst = random_instance(6, 3, arrivals=5)
-    plan = best_baseline(inst)[0]
+    plan = best_fast_plan(inst)[1]
     model = build(inst, plan.total_latency)
     assert int(model.col_cost @ model.indicator(plan.start_round)) == plan.total_latency
-    assert np.array_equal(model.starts_from_values(model.indicator(plan.start_round)), plan.start_round)
+    assert np.array_equal(
+        model.starts_from_values(model.indicator(plan.start_round)), plan.start_round
+    )
 
 
 def test_windows_contain_every_optimal_plan_and_bounds_hold() -> None:
     """dp's optimal plans lie inside the tight windows; completion caps and count rows hold."""
     for seed in range(12):
-        inst = random_instance(5, seed, arrivals=3 if seed % 2 else None, max_batch=2 if seed % 3 == 0 else None)
-        ub_plan = best_baseline(inst)[0]
+        inst = random_instance(
+            5, seed, arrivals=3 if seed % 2 else None, max_batch=2 if seed % 3 == 0 else None
+        )
+        ub_plan = best_fast_plan(inst)[1]
         opt = solve(inst, "dp")
         assert opt.status.value == "optimal"
         plan = opt.plan
@@ -95,12 +99,12 @@ def test_windows_contain_every_optimal_plan_and_bounds_hold() -> None:
 def test_size_refusal_is_a_clear_value_error() -> None:
     inst = random_instance(30, 1)
     with pytest.raises(ValueError, match="too large"):
-        build(inst, best_baseline(inst)[0].total_latency, max_nonzeros=100)
+        build(inst, best_fast_plan(inst)[1].total_latency, max_nonzeros=100)
 
 
 def test_identical_requests_are_grouped() -> None:
     inst = Instance.create(20, [3, 3, 2, 3], [4, 4, 4, 4], [0, 0, 0, 1])
-    model = build(inst, best_baseline(inst)[0].total_latency)
+    model = build(inst, best_fast_plan(inst)[1].total_latency)
     assert [g.tolist() for g in model.identical_groups()] == [[0, 1]]
 
 
@@ -115,7 +119,7 @@ def test_makespan_horizon_would_give_a_wrong_optimum() -> None:
     from scheduler_milp.formulations.cpsat import build_cpsat
 
     inst = load_instance(DATA / "horizon-makespan-trap.json")
-    ub_plan, _ = best_baseline(inst)
+    _, ub_plan = best_fast_plan(inst)
 
     def optimum(model) -> float:  # type: ignore[no-untyped-def]
         cp, _, _ = build_cpsat(model, symmetry=False, count_cuts=False, energy_bound=False)
@@ -127,7 +131,9 @@ def test_makespan_horizon_would_give_a_wrong_optimum() -> None:
     true_opt = solve(inst, "dp").objective
     assert true_opt is not None
     assert optimum(build(inst, ub_plan.total_latency)) == true_opt
-    makespan_model = build(inst, ub_plan.total_latency, latest_override=ub_plan.makespan - inst.output_len)
+    makespan_model = build(
+        inst, ub_plan.total_latency, latest_override=ub_plan.makespan - inst.output_len
+    )
     assert optimum(makespan_model) > true_opt
     for method in ("milp", "cpsat"):
         res = solve(inst, method)

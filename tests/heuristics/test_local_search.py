@@ -52,7 +52,9 @@ def test_fixed_seed_same_plan():
 @pytest.mark.parametrize("seed", range(4))
 def test_never_below_optimum(seed):
     inst = random_instance(7, seed=200 + seed, memory=20)
-    assert solve(inst, "ls", SolveOptions(iteration_limit=40)).objective >= solve(inst, "dp").objective
+    assert (
+        solve(inst, "ls", SolveOptions(iteration_limit=40)).objective >= solve(inst, "dp").objective
+    )
 
 
 def test_needs_a_budget():

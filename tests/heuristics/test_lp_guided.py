@@ -12,7 +12,13 @@ from scheduler_milp.registry import solve
 
 @pytest.mark.parametrize("seed", range(4))
 def test_valid_with_bound_and_swap_not_worse(seed):
-    inst = random_instance(8, seed=300 + seed, memory=20, arrivals=4 if seed % 2 else None, max_batch=3 if seed == 2 else None)
+    inst = random_instance(
+        8,
+        seed=300 + seed,
+        memory=20,
+        arrivals=4 if seed % 2 else None,
+        max_batch=3 if seed == 2 else None,
+    )
     lp = solve(inst, "sorted-lp")
     sw = solve(inst, "lp-swap", SolveOptions(iteration_limit=200))
     opt = solve(inst, "dp").objective
@@ -23,7 +29,9 @@ def test_valid_with_bound_and_swap_not_worse(seed):
 
 
 def test_too_large_is_a_one_line_value_error():
-    inst = random_instance(400, seed=1, memory=4000, prompt_range=(500, 1500), output_range=(200, 900))
+    inst = random_instance(
+        400, seed=1, memory=4000, prompt_range=(500, 1500), output_range=(200, 900)
+    )
     with pytest.raises(ValueError) as err:
         solve(inst, "sorted-lp")
     assert "\n" not in str(err.value)

@@ -43,7 +43,9 @@ def test_earliest_fit_matches_the_validator(inst, lo_at, hi_at):
     hi = lo + int(hi_at * (horizon - lo))
     for i in range(inst.n):
         prof.remove(i)
-        assert prof.earliest(i, 0, horizon) == brute_earliest(inst, np.asarray(start), i, 0, horizon)
+        assert prof.earliest(i, 0, horizon) == brute_earliest(
+            inst, np.asarray(start), i, 0, horizon
+        )
         assert prof.earliest(i, lo, hi) == brute_earliest(inst, np.asarray(start), i, lo, hi)
         prof.place(i, int(start[i]))
     assert np.array_equal(prof.usage[:horizon], memory_per_round(inst, start))
@@ -98,4 +100,6 @@ def test_compact_and_set_starts(inst, window, rnd):
     moved = np.flatnonzero(prof.start != start)
     prof.set_starts(moved, start[moved])
     assert np.array_equal(prof.start, start)
-    assert np.array_equal(prof.usage[: memory_per_round(inst, start).size], memory_per_round(inst, start))
+    assert np.array_equal(
+        prof.usage[: memory_per_round(inst, start).size], memory_per_round(inst, start)
+    )

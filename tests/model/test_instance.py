@@ -40,7 +40,12 @@ BAD_JSON_CASES: list[tuple[str, Any, str | None, str]] = [
     ("missing-prompt", _doc([_OK, {"id": "x1", "output": 3}]), "x1", "missing field 'prompt'"),
     ("missing-output", _doc([{"id": "x2", "prompt": 3}]), "x2", "missing field 'output'"),
     ("missing-id", _doc([_OK, {"prompt": 3, "output": 1}]), "#1", "missing field 'id'"),
-    ("prompt-string", _doc([_OK, {"id": "x3", "prompt": "5", "output": 1}]), "x3", "must be an integer"),
+    (
+        "prompt-string",
+        _doc([_OK, {"id": "x3", "prompt": "5", "output": 1}]),
+        "x3",
+        "must be an integer",
+    ),
     ("output-float", _doc([{"id": "x4", "prompt": 5, "output": 1.5}]), "x4", "must be an integer"),
     ("output-bool", _doc([{"id": "x5", "prompt": 5, "output": True}]), "x5", "must be an integer"),
     ("id-number", _doc([{"id": 7, "prompt": 5, "output": 1}]), "#0", "'id' must be a string"),
@@ -50,11 +55,26 @@ BAD_JSON_CASES: list[tuple[str, Any, str | None, str]] = [
     ("zero-prompt", _doc([_OK, {"id": "x6", "prompt": 0, "output": 1}]), "x6", "positive"),
     ("zero-output", _doc([{"id": "x7", "prompt": 3, "output": 0}]), "x7", "positive"),
     ("negative-output", _doc([{"id": "x8", "prompt": 3, "output": -2}]), "x8", "positive"),
-    ("negative-arrival", _doc([{"id": "x9", "prompt": 3, "output": 2, "arrival": -1}]), "x9", "non-negative"),
+    (
+        "negative-arrival",
+        _doc([{"id": "x9", "prompt": 3, "output": 2, "arrival": -1}]),
+        "x9",
+        "non-negative",
+    ),
     ("duplicate-id", _doc([_OK, {"id": "ok", "prompt": 1, "output": 1}]), "ok", "duplicate id"),
     ("empty-requests", _doc([]), None, "empty"),
-    ("peak-too-big", _doc([_OK, {"id": "huge", "prompt": 20, "output": 5}]), "huge", "does not fit"),
-    ("peak-too-big-blocks", _doc([{"id": "blk", "prompt": 20, "output": 1}], block_size=16), "blk", "does not fit"),
+    (
+        "peak-too-big",
+        _doc([_OK, {"id": "huge", "prompt": 20, "output": 5}]),
+        "huge",
+        "does not fit",
+    ),
+    (
+        "peak-too-big-blocks",
+        _doc([{"id": "blk", "prompt": 20, "output": 1}], block_size=16),
+        "blk",
+        "does not fit",
+    ),
     ("prompt-too-large", _doc([{"id": "x10", "prompt": 10**30, "output": 1}]), "x10", "too large"),
     ("block-size-zero", _doc([_OK], block_size=0), None, "'block_size' must be a positive integer"),
     ("max-batch-zero", _doc([_OK], max_batch=0), None, "'max_batch' must be a positive integer"),
@@ -62,8 +82,20 @@ BAD_JSON_CASES: list[tuple[str, Any, str | None, str]] = [
 
 # (case name, CSV text, --memory, request named or None, problem fragment)
 BAD_CSV_CASES: list[tuple[str, str, int | None, str | None, str]] = [
-    ("csv-missing-output-column", "prompt,tokens\n3,4\n", 24, None, "must name 'output'"),
-    ("csv-non-integer", "id,prompt,output\na,3,4\nb,3,four\n", 24, "b", "'output' must be an integer"),
+    (
+        "csv-missing-output-column",
+        "prompt,tokens\n3,4\n",
+        24,
+        None,
+        "which column holds the output length (columns: prompt, tokens",
+    ),
+    (
+        "csv-non-integer",
+        "id,prompt,output\na,3,4\nb,3,four\n",
+        24,
+        "b",
+        "'output' must be an integer",
+    ),
     ("csv-fraction", "prompt,output\n3,4\n2.5,1\n", 24, "r1", "'prompt' must be an integer"),
     ("csv-missing-memory", "prompt,output\n3,4\n", None, None, "--memory"),
     ("csv-zero-output", "prompt,output\n3,0\n", 24, "r0", "positive"),
@@ -83,7 +115,9 @@ def write_case(tmp_path: Path, name: str, content: Any, suffix: str = ".json") -
     return path
 
 
-def assert_one_line_naming(message: str, path: Path | str, request: str | None, fragment: str) -> None:
+def assert_one_line_naming(
+    message: str, path: Path | str, request: str | None, fragment: str
+) -> None:
     """The error contract: one line, naming the file, the request (when there is one) and the problem."""
     assert "\n" not in message.strip()
     assert str(path) in message
@@ -92,7 +126,11 @@ def assert_one_line_naming(message: str, path: Path | str, request: str | None, 
     assert fragment in message
 
 
-@pytest.mark.parametrize(("case", "content", "request_id", "fragment"), BAD_JSON_CASES, ids=[c[0] for c in BAD_JSON_CASES])
+@pytest.mark.parametrize(
+    ("case", "content", "request_id", "fragment"),
+    BAD_JSON_CASES,
+    ids=[c[0] for c in BAD_JSON_CASES],
+)
 def test_bad_json_instance_raises_one_line(tmp_path, case, content, request_id, fragment):
     path = write_case(tmp_path, case, content)
     with pytest.raises(InstanceError) as err:
@@ -100,7 +138,11 @@ def test_bad_json_instance_raises_one_line(tmp_path, case, content, request_id, 
     assert_one_line_naming(str(err.value), path, request_id, fragment)
 
 
-@pytest.mark.parametrize(("case", "text", "memory", "request_id", "fragment"), BAD_CSV_CASES, ids=[c[0] for c in BAD_CSV_CASES])
+@pytest.mark.parametrize(
+    ("case", "text", "memory", "request_id", "fragment"),
+    BAD_CSV_CASES,
+    ids=[c[0] for c in BAD_CSV_CASES],
+)
 def test_bad_csv_instance_raises_one_line(tmp_path, case, text, memory, request_id, fragment):
     path = write_case(tmp_path, case, text, suffix=".csv")
     with pytest.raises(InstanceError) as err:
@@ -154,7 +196,10 @@ def test_json_round_trip_keeps_arrays_and_meta(tmp_path):
         name="trip",
         block_size=2,
         max_batch=3,
-        meta={"meta": {"generator": "test", "seed": 4}, "optimum": {"value": 99, "proven_by": ["x"]}},
+        meta={
+            "meta": {"generator": "test", "seed": 4},
+            "optimum": {"value": 99, "proven_by": ["x"]},
+        },
     )
     path = tmp_path / "sub" / "trip.json"
     inst.save(path)
@@ -238,3 +283,32 @@ def test_toy_recorded_optimum_matches_brute_force(path):
     recorded = json.loads(path.read_text())["optimum"]
     assert "hand" in recorded["proven_by"]
     assert _brute_force_optimum(inst) == recorded["value"]
+
+
+def test_a_jsonl_trace_and_a_trace_csv_read_with_the_one_column_rule(tmp_path):
+    """``input_length``/``output_length`` (Mooncake, Qwen-Bailian) and Azure's names, with no ``prompt`` header."""
+    jsonl = tmp_path / "trace.jsonl"
+    jsonl.write_text(
+        '{"timestamp": 0, "input_length": 5, "output_length": 3, "hash_ids": [1, 2]}\n'
+        "\n"
+        '{"timestamp": 27, "input_length": 7, "output_length": 2, "hash_ids": []}\n'
+    )
+    inst = load_instance(jsonl, memory=64)
+    assert inst.prompt_len.tolist() == [5, 7] and inst.output_len.tolist() == [3, 2]
+    assert inst.arrival.tolist() == [
+        0,
+        0,
+    ]  # timestamps become arrivals only when asked, with a unit
+    azure = tmp_path / "azure.csv"
+    azure.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,4,2\n2023-11-16 18:15:50,6,1\n"
+    )
+    assert load_instance(azure, memory=64).prompt_len.tolist() == [4, 6]
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text('{"tokens_in": 5, "tokens_out": 3}\n')
+    with pytest.raises(InstanceError, match=r"columns: tokens_in, tokens_out; accepted: prompt"):
+        load_instance(unknown, memory=64)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"input_length": 5, "output_length": 3}\n{"input_length": 5,\n')
+    with pytest.raises(InstanceError, match="line 2: not a JSON object"):
+        load_instance(broken, memory=64)

@@ -54,4 +54,20 @@ def test_plan_file_follows_formats(tmp_path):
     assert data["status"] == "optimal" and data["objective"] == 9 and data["lower_bound"] == 9
     assert data["starts"] == {"r0": 0, "r1": 3}
     assert data["seconds"] == pytest.approx(0.75)
-    assert {"instance", "method", "status", "objective", "lower_bound", "starts", "seconds"} <= set(data)
+    assert {"instance", "method", "status", "objective", "lower_bound", "starts", "seconds"} <= set(
+        data
+    )
+
+
+def test_a_small_positive_gap_is_feasible_not_optimal():
+    """The status rule has no tolerance: a bound one below the objective leaves the plan feasible."""
+    instance = Instance.create(150, [1, 1], [100, 100])  # they cannot run together
+    plan = Plan.checked(instance, [0, 100])  # objective 300, optimal in fact
+    almost = SolveResult("x", instance, plan, lower_bound=plan.total_latency - 1)
+    assert almost.status is Status.FEASIBLE
+    assert almost.gap == pytest.approx(1 / 300)
+    assert "optimal" not in almost.certificate()
+    assert "0.33% better" in almost.certificate()
+    exact = SolveResult("x", instance, plan, lower_bound=plan.total_latency)
+    assert exact.status is Status.OPTIMAL and exact.gap == 0.0
+    assert "optimal" in exact.certificate()

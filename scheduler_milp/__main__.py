@@ -1,0 +1,7 @@
+"""``python -m scheduler_milp SUBCOMMAND ...``: the same as the ``scheduler-milp`` command."""
+
+import sys
+
+from .cli import console
+
+sys.exit(console())
