@@ -1,6 +1,6 @@
 """scheduler_milp: compute and certify schedules for LLM inference backlogs under a KV-cache budget."""
 
-from .model.instance import Instance, InstanceError, load_instance
+from .model.instance import Instance, InstanceError, load_example, load_instance
 from .model.plan import Plan, PlanError, validate
 from .model.result import SolveOptions, SolveResult, Status, StopReason, gap
 from .registry import METHODS, solve
@@ -16,6 +16,7 @@ __all__ = [
     "Status",
     "StopReason",
     "gap",
+    "load_example",
     "load_instance",
     "solve",
     "validate",

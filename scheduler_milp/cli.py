@@ -167,28 +167,39 @@ def parse_param(text: str) -> tuple[str, object]:
     return key, raw.strip()
 
 
-def list_solvers() -> str:
-    """The Pyomo solvers available here, one per line."""
+#: the MILP solvers ``--list-solvers`` looks for
+KNOWN_SOLVERS = (
+    "appsi_highs",
+    "highs",
+    "cbc",
+    "glpk",
+    "scip",
+    "gurobi",
+    "cplex",
+    "xpress",
+    "copt",
+    "mosek",
+)
+
+
+def solver_available(name: str) -> bool:
+    """Whether Pyomo finds the MILP solver ``name`` (its own error log silenced)."""
     import pyomo.environ as pyo
 
-    names = (
-        "appsi_highs",
-        "highs",
-        "cbc",
-        "glpk",
-        "scip",
-        "gurobi",
-        "cplex",
-        "xpress",
-        "copt",
-        "mosek",
-    )
-    found = []
-    logging.getLogger("pyomo").setLevel(logging.CRITICAL)
-    for name in names:
-        with contextlib.suppress(Exception):
-            if pyo.SolverFactory(name).available(exception_flag=False):
-                found.append(name)
+    pyomo_log = logging.getLogger("pyomo")
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.CRITICAL)
+    try:
+        return bool(pyo.SolverFactory(name).available(exception_flag=False))
+    except Exception:
+        return False
+    finally:
+        pyomo_log.setLevel(level)
+
+
+def list_solvers() -> str:
+    """The Pyomo solvers available here, one per line."""
+    found = [name for name in KNOWN_SOLVERS if solver_available(name)]
     return "\n".join(found) if found else "no MILP solver found (install highspy)"
 
 
@@ -229,6 +240,10 @@ def options_from_args(args: argparse.Namespace, instance: Instance) -> SolveOpti
     spec.parse_params(params)  # unknown or ill-typed keys: one line before any work
     if args.solver is not None and args.method != "milp":
         raise UsageError(f"--solver applies to milp only, not to {args.method}")
+    if args.solver is not None and not solver_available(args.solver):
+        raise UsageError(
+            f"--solver {args.solver}: Pyomo finds no such solver here (see --list-solvers)"
+        )
     time_limit = args.time_limit
     if time_limit is None and spec.kind == "exact":
         time_limit = DEFAULT_EXACT_TIME_LIMIT

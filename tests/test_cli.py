@@ -400,6 +400,7 @@ def bad_option_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess[s
         ),
         "nested-json": (SOLVE, nested, "--method", "sf"),
         "csv-short-row": (SOLVE, short_row, "--memory", "100", "--method", "sf"),
+        "solver-missing": (SOLVE, toy, "--method", "milp", "--solver", "nosuch"),
     }
     if os.geteuid() != 0:  # root may write anywhere
         jobs["output-read-only"] = (
@@ -430,6 +431,7 @@ def bad_option_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess[s
         ("plot-no-directory", "no such directory"),
         ("nested-json", "nested too deeply"),
         ("csv-short-row", "fewer cells"),
+        ("solver-missing", "no such solver"),
         ("output-read-only", "not writable"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,19 @@ def test_no_text_narrates_the_work_in_sessions() -> None:
     assert not hits, (
         "text that tells the story of the work (it belongs in git history):\n" + "\n".join(hits)
     )
+
+
+def test_the_readme_python_example_runs_from_any_directory(tmp_path: Path) -> None:
+    """The README's Python snippet loads what it needs from the package, not from the working directory."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert snippet is not None
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet.group(1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("optimal ")

@@ -151,7 +151,7 @@ def _solve_highs(
     opt.config.load_solution = False
     opt.config.warmstart = prepared.hint is not None
     opt.config.mip_gap = 0.0
-    opt.config.stream_solver = bool(options.verbose)
+    opt.config.stream_solver = bool(options.verbose)  # the log once, through the logger (stderr)
     if remaining is not None:
         opt.config.time_limit = max(remaining, 0.01)
     fd, log_path = tempfile.mkstemp(prefix="highs-", suffix=".log")
@@ -163,7 +163,7 @@ def _solve_highs(
         "random_seed": int(options.seed),
         "log_file": log_path,
         "output_flag": True,
-        "log_to_console": bool(options.verbose),
+        "log_to_console": False,
     }
     try:
         res = opt.solve(m)

@@ -427,6 +427,28 @@ def load_instance(
     return inst.replace(**changes) if changes else inst
 
 
+def example_names() -> list[str]:
+    """The names of the small instances shipped inside the package (``load_example`` takes them)."""
+    from importlib import resources
+
+    folder = resources.files("scheduler_milp") / "data" / "toy"
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
+
+
+def load_example(name: str) -> Instance:
+    """A small instance shipped inside the package (``toy-3``, ``toy-pack4``, ...), from any directory."""
+    from importlib import resources
+
+    if name not in example_names():
+        raise InstanceError(f"no shipped example {name!r}; known: {', '.join(example_names())}")
+    with resources.as_file(
+        resources.files("scheduler_milp") / "data" / "toy" / f"{name}.json"
+    ) as path:
+        return load_instance(path)
+
+
 def load_csv(
     path: str | os.PathLike[str],
     memory: int | None,
