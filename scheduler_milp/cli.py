@@ -60,7 +60,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """A positive finite number of seconds (an argparse type)."""
     try:
         value = float(text)
     except ValueError:
@@ -103,7 +104,7 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="auto", help="registered method (see --list-methods)")
     p.add_argument(
         "--time-limit",
-        type=_seconds,
+        type=positive_seconds,
         default=None,
         help=f"seconds for building and solving (exact methods: {DEFAULT_EXACT_TIME_LIMIT:g} when not given; auto: 60)",
     )
@@ -203,7 +204,7 @@ def list_solvers() -> str:
     return "\n".join(found) if found else "no MILP solver found (install highspy)"
 
 
-def _check_writable(option: str, path: str | None) -> None:
+def check_writable(option: str, path: str | None) -> None:
     """Refuse an output path that cannot be written, before any work is done."""
     if path is None:
         return
@@ -361,8 +362,8 @@ def run_solve(args: argparse.Namespace) -> int:
         raise UsageError("an instance file is required")
     if args.method not in METHODS:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(METHODS)}")
-    _check_writable("--output", args.output)
-    _check_writable("--plot", args.plot)
+    check_writable("--output", args.output)
+    check_writable("--plot", args.plot)
     instance = instance_from_args(args)
     options = options_from_args(args, instance)
     stop = threading.Event()

@@ -164,8 +164,8 @@ def timestamp_seconds(
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         if unit is None:
             raise InstanceError(
-                f"{what} are numbers: give their unit with timestamp_unit "
-                f"({', '.join(TIMESTAMP_UNITS)}); it is not guessed"
+                f"{what} are numbers: give their unit (--timestamp-unit, timestamp_unit in Python: "
+                f"{', '.join(TIMESTAMP_UNITS)}); it is not guessed"
             )
         numbers = values.to_numpy()
         _no_missing(pd.isna(values).to_numpy(), what)

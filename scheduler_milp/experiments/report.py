@@ -273,6 +273,18 @@ def write_figures(figures: Path, work: Path, small_df: pd.DataFrame, full_df: pd
 AUTO_RESULTS = Path("benchmarks/results/auto.jsonl")
 
 
+#: the online experiment (``benchmarks/bench_online.py``), linked from the generated page
+ONLINE_SECTION = """## The price of uncertainty (online execution)
+
+`python benchmarks/bench_online.py --price --jobs 2` runs every online policy under predicted
+output lengths (exact, lognormal 0.25/0.5/1, interval 0.5/2, bins:8, constant; both eviction
+modes) on the scaled-down optima, the 1,000-request mixed backlogs at M = 16,384 / 65,536 and the
+Azure conversation trace with arrivals; tables and the regimes where each policy wins:
+[online.md](online.md#the-price-of-uncertainty).
+
+![Price of uncertainty](figures/online-price.png)
+"""
+
 #: which ``benchmarks/bench_auto.py`` command writes which rows of the certified-gap table
 AUTO_ROW_COMMANDS = """Rows by command (each appends its records to `benchmarks/results/auto.jsonl`; the table shows the
 latest record per instance and limit):
@@ -503,7 +515,8 @@ python scripts/compare.py instances/toy instances/adversarial --methods fcfs,sf,
   package installed). `--plugin FILE.py` imports a file that registers extra methods.
 - `python scripts/plot_plan.py PLAN.json INSTANCE.json --out plan.png` (or
   `scripts/solve.py ... --plot plan.png`) draws one plan as above.
-"""
+
+{ONLINE_SECTION}"""
     target = out / "experiments.md"
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text)

@@ -313,6 +313,10 @@ def _int_field(src: str, where: str, key: str, value: Any, low: int) -> int:
     return int(value)
 
 
+#: optional per-request fields kept in ``meta`` (by request id): the online model's predictions
+PER_REQUEST_META = ("predicted_output", "output_range")
+
+
 def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
     """Validate a parsed JSON document (docs/formats.md) and build the instance."""
     src = source
@@ -345,6 +349,8 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
     s: list[int] = []
     o: list[int] = []
     a: list[int] = []
+    # prediction fields of the online model (docs/online.md), kept in ``meta`` keyed by request id
+    per_request: dict[str, dict[str, Any]] = {}
     for pos, r in enumerate(reqs):
         if not isinstance(r, dict):
             raise InstanceError(f"{src}: request #{pos}: must be a JSON object")
@@ -365,8 +371,13 @@ def instance_from_dict(data: Any, source: str = "<memory>") -> Instance:
         a.append(
             0 if r.get("arrival") is None else _int_field(src, where, "arrival", r["arrival"], 0)
         )
+        for key in PER_REQUEST_META:
+            if key in r:
+                per_request.setdefault(key, {})[rid] = r[key]
     known = {"name", "memory", "block_size", "max_batch", "requests"}
     meta = {k: v for k, v in data.items() if k not in known}
+    for key, values in per_request.items():
+        meta.setdefault(key, values)
     return Instance.create(
         memory,
         s,
