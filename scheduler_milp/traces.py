@@ -18,7 +18,6 @@ The origin, licence and citation of every trace are in ``data/traces/README.md``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .model.columns import find_column, recognise_columns
-from .model.instance import Instance, InstanceError
+from .model.instance import Instance, InstanceError, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -227,30 +226,10 @@ def read_trace_file(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, np.ndar
 
 
 def _read_jsonl(p: Path, src: str) -> tuple[pd.DataFrame, np.ndarray]:
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    try:
-        with open(p, encoding="utf-8-sig") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InstanceError(
-                        f"{src}: line {number}: not valid JSON ({err.msg})"
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise InstanceError(
-                        f"{src}: line {number}: expected a JSON object, got {type(obj).__name__}"
-                    )
-                records.append(obj)
-                lines.append(number)
-    except (OSError, UnicodeDecodeError) as err:
-        raise InstanceError(f"{src}: cannot read JSONL: {err}") from None
-    raw = pd.DataFrame.from_records(records)
+    rows = read_jsonl(p)
+    raw = pd.DataFrame.from_records([obj for _, obj in rows])
     raw.columns = pd.Index([str(c).strip() for c in raw.columns])
-    return raw, np.asarray(lines, dtype=np.int64)
+    return raw, np.asarray([line for line, _ in rows], dtype=np.int64)
 
 
 @cache

@@ -511,6 +511,33 @@ def load_csv(
     return _requests_to_instance(src, header, rows, "line", memory, block_size, max_batch, name)
 
 
+def read_jsonl(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a JSONL file with their line numbers (blank lines skipped); one-line errors."""
+    src = str(path)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            for line_no, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise InstanceError(
+                        f"{src}: line {line_no}: not valid JSON ({err.msg})"
+                    ) from None
+                except RecursionError:
+                    raise InstanceError(f"{src}: line {line_no}: JSON nested too deeply") from None
+                if not isinstance(obj, dict):
+                    raise InstanceError(
+                        f"{src}: line {line_no}: expected a JSON object, got {type(obj).__name__}"
+                    )
+                rows.append((line_no, obj))
+    except (OSError, UnicodeDecodeError) as err:
+        raise InstanceError(f"{src}: cannot read JSONL: {err}") from None
+    return rows
+
+
 def load_jsonl(
     path: str | os.PathLike[str],
     memory: int | None,
@@ -528,26 +555,12 @@ def load_jsonl(
     src = str(path)
     if memory is None:
         raise InstanceError(f"{src}: a JSONL trace needs the memory budget (--memory)")
-    rows: list[tuple[int, dict[str, Any]]] = []
-    keys: dict[str, None] = {}
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            for line_no, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except (json.JSONDecodeError, RecursionError) as err:
-                    raise InstanceError(
-                        f"{src}: line {line_no}: not a JSON object ({err})"
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise InstanceError(f"{src}: line {line_no}: not a JSON object")
-                keys.update(dict.fromkeys(str(k) for k in obj))
-                rows.append((line_no, {str(k): "" if v is None else v for k, v in obj.items()}))
-    except (OSError, UnicodeDecodeError) as err:
-        raise InstanceError(f"{src}: cannot read: {err}") from None
-    return _requests_to_instance(src, list(keys), rows, "line", memory, block_size, max_batch, name)
+    rows = [
+        (line, {str(k): "" if v is None else v for k, v in obj.items()})
+        for line, obj in read_jsonl(path)
+    ]
+    keys = list(dict.fromkeys(k for _, row in rows for k in row))
+    return _requests_to_instance(src, keys, rows, "line", memory, block_size, max_batch, name)
 
 
 def _integer_cell(src: str, where: str, key: str, raw: Any, low: int) -> int:

@@ -310,5 +310,5 @@ def test_a_jsonl_trace_and_a_trace_csv_read_with_the_one_column_rule(tmp_path):
         load_instance(unknown, memory=64)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"input_length": 5, "output_length": 3}\n{"input_length": 5,\n')
-    with pytest.raises(InstanceError, match="line 2: not a JSON object"):
+    with pytest.raises(InstanceError, match="line 2: not valid JSON"):
         load_instance(broken, memory=64)
