@@ -1,0 +1,220 @@
+"""The exact frontier: what reduced-cost fixing and cardinality (clique) rows buy (docs/exact.md, "Strengthening the relaxation").
+
+Two parts, both on ``uniform8`` (``random_instance(n, seed)``: prompt, output uniform in 1..8,
+M = 24) unless ``--analogues`` is given:
+
+``--part lp``: per instance, the time-indexed LP (with completion-count rows), the LP with the
+cardinality rows ``k <= 1, 2, 3`` added (:func:`cardinality_rows`), the sawtooth lift at the LP's
+memory prices, the share of columns that reduced-cost fixing removes at the best fast plan's
+objective and at the optimum (when ``--optima`` gives it or a proof below finds it), and the
+share of the LP gap each closes.  Deterministic: no solver time involved.
+
+``--part solve``: each variant of ``--variants`` with ``--time-limit`` and ``--threads``, per
+instance: proven or not, seconds, CP-SAT's deterministic time and branches (or HiGHS's nodes),
+columns removed.  Variants: ``cpsat`` (the registered method), ``cpsat-fix`` (fixing at the LP
+duals, re-done when the incumbent improves), ``cpsat-clique`` (cardinality rows ``k = 1`` as
+``AddAtMostOne``), ``cpsat-both``, ``highs`` (the plain MILP through ``highspy``, the control of
+the next two), ``highs-fix``, ``highs-both``, ``milp`` (the registered method).
+
+    python benchmarks/bench_frontier.py --part lp --sizes 8,10,12,14,16,20,25,30
+    python benchmarks/bench_frontier.py --part solve --sizes 12,14,16 --variants cpsat,cpsat-fix
+    python benchmarks/bench_frontier.py --part lp --analogues      # the M = 16,384 analogues
+
+``--output FILE`` writes the rows as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scheduler_milp.bounds.sawtooth import sawtooth_bound
+from scheduler_milp.formulations.cpsat import CpsatParams
+from scheduler_milp.formulations.prepare import prepare
+from scheduler_milp.formulations.strengthen import (
+    Strengthening,
+    cardinality_rows,
+    lagrangian_fixing,
+    lp_prices,
+    solve_strengthened,
+    solve_strengthened_milp,
+)
+from scheduler_milp.generators import random_instance
+from scheduler_milp.model.instance import Instance
+from scheduler_milp.model.result import SolveOptions, SolveResult, Status
+from scheduler_milp.registry import solve
+from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
+
+#: the M = 16,384 analogues of bench_gap_split.py: (n, scale, M, seed)
+ANALOGUES = ((20, 16, 1024, 0), (20, 16, 1024, 1), (25, 16, 1024, 0), (25, 16, 1024, 1))
+
+Runner = Callable[[Instance, SolveOptions], SolveResult]
+VARIANTS: dict[str, Runner] = {
+    "cpsat": lambda inst, opt: solve(inst, "cpsat", opt),
+    "milp": lambda inst, opt: solve(inst, "milp", opt),
+    "cpsat-fix": lambda inst, opt: solve_strengthened(inst, opt, Strengthening(cliques=0)),
+    "cpsat-clique": lambda inst, opt: solve_strengthened(
+        inst, opt, Strengthening(fixing=False, cliques=1)
+    ),
+    "cpsat-both": lambda inst, opt: solve_strengthened(inst, opt, Strengthening(cliques=1)),
+    "highs": lambda inst, opt: solve_strengthened_milp(
+        inst, opt, Strengthening(fixing=False, cliques=0)
+    ),
+    "highs-fix": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=0)),
+    "highs-both": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=1)),
+}
+
+
+def instances(args: argparse.Namespace) -> list[tuple[str, Instance]]:
+    """``(label, instance)`` of the chosen class."""
+    if args.analogues:
+        out = []
+        for n, scale, memory, seed in ANALOGUES:
+            inst = sample_backlog(BENCHMARK_MIX, n, seed=seed, memory=memory, scale=scale)
+            out.append((f"mix-n{n}-s{scale}-M{memory}-seed{seed}", inst))
+        return out
+    sizes = [int(x) for x in args.sizes.split(",")]
+    return [
+        (f"uniform8-n{n}-s{seed}", random_instance(n, seed))
+        for n in sizes
+        for seed in range(args.seeds)
+    ]
+
+
+def lp_row(label: str, inst: Instance, optimum: int | None) -> dict[str, Any]:
+    """The deterministic LP-side figures of one instance."""
+    prepared = prepare(inst, SolveOptions(), CpsatParams())
+    model = prepared.model
+    ub = prepared.upper_bound_plan.total_latency
+    base = lp_prices(model)
+    assert base is not None
+    row: dict[str, Any] = {
+        "label": label,
+        "n": inst.n,
+        "columns": model.n_cols,
+        "upper_bound": ub,
+        "optimum": optimum,
+        "lp": base.value,
+    }
+    for k in (1, 2, 3):
+        cuts = cardinality_rows(model, k)
+        res = lp_prices(model, [cuts])
+        assert res is not None
+        row[f"rows_k{k}"] = cuts.n_rows
+        row[f"lp_k{k}"] = res.value
+    lift = sawtooth_bound(inst, base.prices.memory)
+    row["sawtooth_at_lp_prices"] = None if lift is None else lift[0]
+    keep = model.column_of(prepared.upper_bound_plan.start_round)
+    removed, _ = lagrangian_fixing(model, base.prices, ub, keep)
+    row["removed_at_ub"] = float(removed.mean())
+    if optimum is not None:
+        removed, _ = lagrangian_fixing(model, base.prices, optimum + 1)
+        row["removed_at_opt"] = float(removed.mean())
+        gap = optimum - base.value
+        row["lp_gap"] = gap / optimum
+        for k in (1, 2, 3):
+            row[f"closed_k{k}"] = (row[f"lp_k{k}"] - base.value) / gap if gap > 1e-9 else None
+    return row
+
+
+def solve_row(
+    label: str, inst: Instance, variant: str, limit: float, threads: int
+) -> dict[str, Any]:
+    """One solve of one variant."""
+    t0 = time.perf_counter()
+    res = VARIANTS[variant](inst, SolveOptions(time_limit=limit, threads=threads))
+    seconds = time.perf_counter() - t0
+    return {
+        "label": label,
+        "n": inst.n,
+        "variant": variant,
+        "proven": res.status == Status.OPTIMAL,
+        "objective": res.objective,
+        "bound": res.lower_bound,
+        "seconds": seconds,
+        "deterministic_time": res.stats.get("deterministic_time"),
+        "branches": res.stats.get("branches"),
+        "nodes": res.stats.get("nodes"),
+        "removed_share": res.stats.get("removed_share"),
+        "upper_bound": res.stats.get("upper_bound"),
+    }
+
+
+def summary(rows: list[dict[str, Any]], limit: float) -> str:
+    """Per (variant, n): proven, median seconds (unproven count as the limit), median det. time."""
+    out = [
+        "| variant | n | proven | median s | median det. time | median branches/nodes | removed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    keys = sorted({(r["variant"], r["n"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    for variant, n in keys:
+        rs = [r for r in rows if r["variant"] == variant and r["n"] == n]
+        secs = [r["seconds"] if r["proven"] else limit for r in rs]
+        det = [r["deterministic_time"] for r in rs if r["deterministic_time"] is not None]
+        work = [r["branches"] or r["nodes"] or 0 for r in rs]
+        rem = [r["removed_share"] for r in rs if r["removed_share"] is not None]
+        out.append(
+            f"| {variant} | {n} | {sum(r['proven'] for r in rs)}/{len(rs)} | "
+            f"{statistics.median(secs):.1f} | "
+            f"{statistics.median(det) if det else float('nan'):.2f} | "
+            f"{statistics.median(work):.0f} | "
+            f"{100 * statistics.median(rem) if rem else 0:.0f}% |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen part; JSON rows as they come, then a markdown summary."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--part", choices=("lp", "solve"), default="lp")
+    p.add_argument("--sizes", default="8,10,12,14,16")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--analogues", action="store_true", help="the M = 16,384 analogues instead")
+    p.add_argument("--variants", default="cpsat,cpsat-fix")
+    p.add_argument("--time-limit", type=float, default=60.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--optima", help="JSON lines of an earlier --part solve run: proven optima")
+    p.add_argument("--output", help="append the rows here as JSON lines")
+    args = p.parse_args(argv)
+    optima: dict[str, int] = {}
+    if args.optima:
+        for line in Path(args.optima).read_text().splitlines():
+            r = json.loads(line)
+            if r.get("proven"):
+                optima[r["label"]] = int(r["objective"])
+    rows: list[dict[str, Any]] = []
+    sink = open(args.output, "a") if args.output else None  # noqa: SIM115
+    try:
+        for label, inst in instances(args):
+            if args.part == "lp":
+                made = [lp_row(label, inst, optima.get(label))]
+            else:
+                made = [
+                    solve_row(label, inst, variant, args.time_limit, args.threads)
+                    for variant in args.variants.split(",")
+                ]
+            for row in made:
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if sink is not None:
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+    finally:
+        if sink is not None:
+            sink.close()
+    if args.part == "solve":
+        print()
+        print(summary(rows, args.time_limit))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
