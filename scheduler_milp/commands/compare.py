@@ -2,6 +2,12 @@
 
     python scripts/compare.py instances/toy --methods fcfs,sf,svf --time-limit 10 --out runs/toy
 
+Online policies run in the same grid (docs/online.md), each under every predictor and eviction
+mode; offline methods in the grid give the references of their ``ratio_*`` columns:
+
+    python scripts/compare.py instances/optima --policies svf,mcsf,vllm \
+        --predictors exact,lognormal:0.5 --eviction restart,resume --out runs/online
+
 Ctrl-C stops the sweep: the finished runs stay in ``OUT/runs.jsonl``, ``OUT/results.csv`` is
 written for them, and the exit status is 130; rerunning the command resumes.
 """
@@ -13,12 +19,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from scheduler_milp.cli import UsageError, parse_param
-from scheduler_milp.experiments.grid import expand_instances, make_grid
+from scheduler_milp.experiments.grid import RunSpec, expand_instances, make_grid, make_online_grid
 from scheduler_milp.experiments.run import load_plugins
 from scheduler_milp.experiments.sweep import SweepInterrupted, run_sweep
-from scheduler_milp.registry import METHODS
+from scheduler_milp.model.params import ParameterError
+from scheduler_milp.registry import METHODS, get_method
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instances", nargs="+", help="instance files (JSON) or directories")
     p.add_argument(
         "--methods",
-        default=",".join(fast),
-        help="comma-separated registered methods (default: baselines and heuristics)",
+        default=None,
+        help=f"comma-separated registered methods (default: baselines and heuristics, "
+        f"{','.join(fast)}; none with --policies)",
+    )
+    p.add_argument(
+        "--policies",
+        default=None,
+        help="comma-separated online policies (scheduler-milp simulate --list-policies)",
+    )
+    p.add_argument(
+        "--predictors",
+        default="exact",
+        help="comma-separated predictor specs of the online runs (default exact)",
+    )
+    p.add_argument(
+        "--eviction",
+        default="restart",
+        help="comma-separated eviction modes of the online runs: restart, resume (default restart)",
+    )
+    p.add_argument(
+        "--policy-time-limit",
+        type=float,
+        default=None,
+        help="seconds of each offline solve an online policy makes (replan: per re-plan, "
+        "default 1; hindsight: its plan)",
     )
     p.add_argument(
         "--time-limit",
@@ -104,6 +135,41 @@ def _plugins_from_argv(argv: Sequence[str]) -> list[str]:
     return [os.path.abspath(p) if p.endswith(".py") else p for p in known.plugin]
 
 
+def _names(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def _grid(
+    args: argparse.Namespace,
+    paths: list[str],
+    methods: list[str],
+    policies: list[str],
+    params: dict[str, Any],
+    threads: int,
+) -> list[RunSpec]:
+    """The offline runs, then the online runs; each ``--param`` goes to the methods or the
+    policies that take it (a key neither takes is an error)."""
+    from scheduler_milp.online.policies import policy_params
+
+    grid: list[RunSpec] = []
+    if not policies:
+        return make_grid(paths, methods, range(args.seeds), args.time_limit, params, threads)
+    takes_policy = {k for p in policies for k in policy_params(p).names()}
+    takes_method = {k for m in methods for k in get_method(m).params_class().names()}
+    unused = sorted(set(params) - takes_policy - takes_method)
+    if unused:
+        raise ParameterError(
+            f"no method or policy of the grid takes the parameter {', '.join(map(repr, unused))}"
+        )
+    if methods:
+        own = {k: v for k, v in params.items() if k in takes_method}
+        grid += make_grid(paths, methods, range(args.seeds), args.time_limit, own, threads)
+    own = {k: v for k, v in params.items() if k in takes_policy}
+    grid += make_online_grid(paths, policies, _names(args.predictors), _names(args.eviction),
+                             range(args.seeds), args.policy_time_limit, own)  # fmt: skip
+    return grid
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep; exit 0 when it completed (failing runs are results, not failures), 130 on Ctrl-C."""
     try:
@@ -132,9 +198,14 @@ def _compare(argv: Sequence[str] | None) -> int:
         format="%(name)s: %(message)s",
         stream=sys.stderr,
     )
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    policies = _names(args.policies)
+    if args.methods is None:
+        fast = [m.name for m in METHODS.values() if m.kind in ("baseline", "heuristic")]
+        methods = [] if policies else fast
+    else:
+        methods = _names(args.methods)
     unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
+    if unknown or not (methods or policies):
         print(
             f"compare.py: error: unknown method(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(METHODS)}",
             file=sys.stderr,
@@ -144,6 +215,9 @@ def _compare(argv: Sequence[str] | None) -> int:
         print(
             "compare.py: error: --time-limit, --seeds and --jobs must be positive", file=sys.stderr
         )
+        return 2
+    if args.policy_time_limit is not None and args.policy_time_limit <= 0:
+        print("compare.py: error: --policy-time-limit must be positive", file=sys.stderr)
         return 2
     try:
         params = dict(parse_param(x) for x in args.param)
@@ -158,8 +232,8 @@ def _compare(argv: Sequence[str] | None) -> int:
     jobs = args.jobs or (None if args.backend == "ray" and args.address else cores)
     threads = args.threads or max(1, cores // (jobs or 1))
     try:
-        grid = make_grid(paths, methods, range(args.seeds), args.time_limit, params, threads)
-    except ValueError as err:  # a parameter no method takes, or of the wrong type
+        grid = _grid(args, paths, methods, policies, params, threads)
+    except ValueError as err:  # an unknown name, a parameter nothing takes or of the wrong type
         print(f"compare.py: error: {err}", file=sys.stderr)
         return 2
     try:

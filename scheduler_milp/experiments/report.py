@@ -273,13 +273,21 @@ def write_figures(figures: Path, work: Path, small_df: pd.DataFrame, full_df: pd
 AUTO_RESULTS = Path("benchmarks/results/auto.jsonl")
 
 
-#: the online experiment (``benchmarks/bench_online.py``), linked from the generated page
+#: the online experiment (:mod:`.online`, run by ``benchmarks/bench_online.py --price``)
 ONLINE_SECTION = """## The price of uncertainty (online execution)
 
-`python benchmarks/bench_online.py --price --jobs 2` runs every online policy under predicted
-output lengths (exact, lognormal 0.25/0.5/1, interval 0.5/2, bins:8, constant; both eviction
-modes) on the scaled-down optima, the 1,000-request mixed backlogs at M = 16,384 / 65,536 and the
-Azure conversation trace with arrivals; tables and the regimes where each policy wins:
+One command, from the repository root (interrupted, it resumes when run again; `--backend ray`
+runs the same grid as Ray tasks):
+
+```
+python benchmarks/bench_online.py --price --jobs 2
+```
+
+It runs every online policy under predicted output lengths (exact, lognormal 0.25/0.5/1,
+interval 0.5/2, bins:8, constant; both eviction modes) on the scaled-down optima, the
+1,000-request mixed backlogs at M = 16,384 / 65,536 and the Azure conversation trace with
+arrivals, as one grid of the runner above (online runs next to the offline runs of the
+references, in `runs/online-price/`); tables and the regimes where each policy wins:
 [online.md](online.md#the-price-of-uncertainty).
 
 ![Price of uncertainty](figures/online-price.png)

@@ -1,5 +1,10 @@
 """One run of the grid, as executed in a worker: load the instance, solve, return a raw row.
 
+An offline spec is solved by the registry; an online spec (a policy, a predictor, an eviction
+mode) is executed by :func:`scheduler_milp.online.run.simulate`, whose execution has passed the
+independent check (:func:`scheduler_milp.online.check.check_execution`) before it returns: a
+rejected execution is the run's error.
+
 :func:`run_one` never raises: a method that declines the instance (``ModelTooLarge``) gives a
 row with ``stop_reason`` ``too_large``, any other exception (including a ``ParameterError`` for
 an unknown parameter) a row with its one-line ``error``.  :func:`load_plugins` imports modules
@@ -96,23 +101,27 @@ def run_one(
             max_batch=instance.max_batch,
             recorded_optimum=_recorded_optimum(instance.meta),
         )
-        row["kind"] = get_method(spec.method).kind
-        options = SolveOptions(
-            time_limit=spec.time_limit,
-            seed=spec.seed,
-            threads=spec.threads,
-            params=dict(spec.params),
-        )
-        result = solve(instance, spec.method, options)
-        row.update(
-            status=result.status.value,
-            stop_reason=result.stop_reason.value,
-            objective=result.objective,
-            lower_bound=result.lower_bound,
-            own_gap=result.gap,
-            build_seconds=round(result.build_seconds, 6),
-            solve_seconds=round(result.solve_seconds, 6),
-        )
+        if spec.online:
+            row["kind"] = "hindsight" if spec.method.startswith("hindsight:") else "online"
+            row.update(_run_online(spec, instance))
+        else:
+            row["kind"] = get_method(spec.method).kind
+            options = SolveOptions(
+                time_limit=spec.time_limit,
+                seed=spec.seed,
+                threads=spec.threads,
+                params=dict(spec.params),
+            )
+            result = solve(instance, spec.method, options)
+            row.update(
+                status=result.status.value,
+                stop_reason=result.stop_reason.value,
+                objective=result.objective,
+                lower_bound=result.lower_bound,
+                own_gap=result.gap,
+                build_seconds=round(result.build_seconds, 6),
+                solve_seconds=round(result.solve_seconds, 6),
+            )
     except ModelTooLarge as err:  # beyond the method's size limit or its own model-size check
         row.update(stop_reason="too_large", error=f"declined: {one_line(err)}")
     except (
@@ -126,9 +135,50 @@ def run_one(
     return row
 
 
+def _run_online(spec: RunSpec, instance: Any) -> dict[str, Any]:
+    """The result columns of an online run: predictions, then the checked execution."""
+    from ..online.predictors import make_predictions
+    from ..online.run import simulate
+
+    assert spec.predictor is not None and spec.eviction is not None
+    t0 = time.perf_counter()
+    predictions = make_predictions(instance, spec.predictor, spec.seed)
+    predict_seconds = time.perf_counter() - t0
+    execution = simulate(
+        instance,
+        spec.method,
+        predictions,
+        spec.eviction,
+        seed=spec.seed,
+        time_limit=spec.time_limit,
+        params=dict(spec.params),
+    )
+    ttft = execution.ttft_summary()
+    stats = execution.stats
+    bound = stats.get("plan_lower_bound") if spec.method.startswith("hindsight:") else None
+    return {
+        "status": "executed",
+        "stop_reason": "completed",
+        "objective": execution.objective,
+        "lower_bound": bound,  # a hindsight plan's bound holds for the true instance
+        "own_gap": None,
+        "prediction_error": predictions.errors(instance)["mean_abs_log_error"],
+        "evictions": execution.evictions,
+        "wasted_rounds": execution.wasted_rounds,
+        **{f"ttft_{k}": v for k, v in ttft.items()},
+        "peak_memory": execution.peak_memory,
+        "mean_memory": round(execution.mean_memory, 3),
+        "makespan": execution.makespan,
+        "decisions": execution.decisions,
+        "policy_stats": stats,
+        "build_seconds": round(predict_seconds, 6),
+        "solve_seconds": round(execution.seconds, 6),
+    }
+
+
 def _base_row(spec: RunSpec, error: str, stop_reason: str) -> dict[str, Any]:
     """The columns every run row has, before the run fills in its results (status ``unknown``)."""
-    return {
+    row: dict[str, Any] = {
         "key": spec.key,
         "instance_path": spec.instance_path,
         "instance_hash": spec.instance_hash,
@@ -141,6 +191,9 @@ def _base_row(spec: RunSpec, error: str, stop_reason: str) -> dict[str, Any]:
         "stop_reason": stop_reason,
         "error": error,
     }
+    if spec.online:
+        row.update(policy=spec.method, predictor=spec.predictor, eviction=spec.eviction)
+    return row
 
 
 def failure_row(spec: RunSpec, error: str, stop_reason: str, wall: float) -> dict[str, Any]:

@@ -9,7 +9,14 @@ by event with evictions and returns an :class:`~.executor.Execution` that the in
 
 from .check import ExecutionError, check_execution
 from .executor import Execution, PolicyError, execute
-from .policies import POLICIES, build_policy, policy_names, policy_table
+from .policies import (
+    POLICIES,
+    build_policy,
+    is_clairvoyant,
+    policy_names,
+    policy_params,
+    policy_table,
+)
 from .predictors import PREDICTORS, PredictionError, Predictions, make_predictions, with_predictions
 from .run import simulate
 from .view import EVICTION_MODES, Decision, Policy, Setting, View
@@ -30,8 +37,10 @@ __all__ = [
     "build_policy",
     "check_execution",
     "execute",
+    "is_clairvoyant",
     "make_predictions",
     "policy_names",
+    "policy_params",
     "policy_table",
     "simulate",
     "with_predictions",

@@ -772,6 +772,29 @@ def policy_table() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in rows)
 
 
+def policy_params(name: str) -> type[MethodParams]:
+    """The parameter class of the policy ``name``; a one-line :class:`ParameterError` for an unknown
+    policy or an unknown ``METHOD`` of ``replan:METHOD`` / ``hindsight:METHOD``."""
+    prefix, sep, method = name.partition(":")
+    if sep and prefix in PREFIXED:
+        if not method:
+            raise ParameterError(f"policy {name!r}: name the offline method, e.g. {prefix}:svf")
+        if method not in METHODS:
+            raise ParameterError(
+                f"{prefix}: unknown method {method!r}; known: {', '.join(METHODS)}"
+            )
+        return ReplanParams if prefix == "replan" else MethodParams
+    spec = POLICIES.get(name)
+    if spec is None:
+        raise ParameterError(f"unknown policy {name!r}; known: {', '.join(policy_names())}")
+    return spec.params
+
+
+def is_clairvoyant(name: str) -> bool:
+    """Whether the policy ``name`` is given the true instance (``hindsight:METHOD``)."""
+    return name.startswith("hindsight:")
+
+
 def build_policy(
     name: str,
     setting: Setting,
