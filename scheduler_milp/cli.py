@@ -28,6 +28,8 @@ from .model.params import ParameterError
 from .model.plan import Plan
 from .model.result import ModelTooLarge, SolveOptions, SolveResult, StopReason
 from .registry import METHODS, solve
+from .replicas.options import add_replica_arguments, check_replica_arguments, export_plan
+from .timing.options import add_timing_arguments, model_from_args, timing_section
 
 #: default seconds for methods that would otherwise run until they prove optimality
 DEFAULT_EXACT_TIME_LIMIT = 300.0
@@ -143,6 +145,8 @@ def add_solve_arguments(p: argparse.ArgumentParser) -> None:
         help="log the methods' progress (and solver logs) to stderr",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    add_timing_arguments(p)
+    add_replica_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,12 +341,14 @@ def ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _write_outputs(args: argparse.Namespace, result: SolveResult) -> list[str]:
+def _write_outputs(
+    args: argparse.Namespace, result: Any, extra: dict[str, Any] | None = None
+) -> list[str]:
     written = []
     if args.output:
-        result.write(args.output)
+        result.write(args.output, extra)
         written.append(f"plan written to {args.output}")
-    if args.plot and result.plan is not None:
+    if args.plot and isinstance(result, SolveResult) and result.plan is not None:
         from .plots import plot_plan
 
         plot_plan(result.plan, args.plot)
@@ -364,6 +370,13 @@ def run_solve(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown method {args.method!r}; known: {', '.join(METHODS)}")
     check_writable("--output", args.output)
     check_writable("--plot", args.plot)
+    check_writable("--per-request", args.per_request)
+    check_writable("--export", args.export[1] if args.export else None)
+    try:
+        check_replica_arguments(args)
+        model = model_from_args(args)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     instance = instance_from_args(args)
     options = options_from_args(args, instance)
     stop = threading.Event()
@@ -373,16 +386,40 @@ def run_solve(args: argparse.Namespace) -> int:
     options.on_improvement = progress.improved
     try:
         with ctrl_c_stops(stop), progress:
-            result = solve(instance, args.method, options)
+            if args.replicas > 1:
+                from .replicas.solve import solve_replicas
+
+                result: Any = solve_replicas(
+                    instance, args.replicas, args.method, args.routing, options
+                )
+            else:
+                result = solve(instance, args.method, options)
     except KeyboardInterrupt:
         print(f"interrupted: {args.method} on {args.instance}; no plan written", file=sys.stderr)
         return 130
-    if stop.is_set():
+    if stop.is_set() and isinstance(result, SolveResult):
         result.stop_reason = StopReason.INTERRUPTED
-    written = _write_outputs(args, result)
-    print("\n".join([result.summary(), *written]))
+    timing_lines: list[str] = []
+    extra: dict[str, Any] = {}
+    plan = result.plan
+    if model is not None and plan is not None:
+        from .timing.metrics import plan_times
+
+        if args.replicas > 1:
+            times = plan.times(model, args.round_seconds)
+            columns = {"replica": plan.assignment.tolist()}
+        else:
+            times = plan_times(instance, plan.start_round, model, args.round_seconds)
+            columns = None
+        timing_lines, extra["timing"] = timing_section(args, times, columns)
+    written = _write_outputs(args, result, extra)
+    if plan is not None and args.export is not None:
+        written.append(export_plan(args, plan, args.method) or "")
+    print("\n".join([result.summary(), *timing_lines, *written]))
     if stop.is_set():
         return 130
+    if args.replicas > 1:
+        return 0
     return 0 if (result.plan is not None or result.status.value == "infeasible") else 3
 
 
@@ -456,6 +493,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "experiments": (
         "scheduler_milp.commands.experiments",
         "run the experiment behind docs/experiments.md",
+    ),
+    "simulate": (
+        "scheduler_milp.commands.simulate",
+        "execute an online policy under predicted output lengths",
+    ),
+    "capacity": (
+        "scheduler_milp.commands.capacity",
+        "capacity planning over memory and replicas with certified bounds",
     ),
 }
 

@@ -19,6 +19,8 @@ LAYERS: dict[str, int] = {
     "bounds": 5,
     "portfolio": 6,
     "online": 7,
+    "timing": 1,
+    "replicas": 6,
     "experiments": 8,
     "plots": 1,
     "cli": 10,

@@ -13,7 +13,12 @@ from scheduler_milp.model.result import SolveOptions
 from scheduler_milp.registry import METHODS, solve
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(p for p in (ROOT / "instances").glob("**/*.json") if "conv-full" not in p.name)
+# instances/toy links to the toy set shipped in the package (scheduler_milp/data/toy)
+SHIPPED = sorted(
+    p
+    for p in [*(ROOT / "instances").glob("**/*.json"), *(ROOT / "instances" / "toy").glob("*.json")]
+    if "conv-full" not in p.name
+)
 FAST = sorted(name for name, spec in METHODS.items() if spec.kind == "baseline") + [
     "svf",
     "sorted-f",

@@ -3,7 +3,9 @@
 
 All but ``vllm`` are the shared start rule (:func:`scheduler_milp.baselines.engine.priority_walk`) with a
 priority order (parameters: :class:`WalkParams`); ``vllm`` simulates vLLM's default admission (no
-look-ahead) with eviction and takes no parameters.
+look-ahead) with eviction and takes no parameters.  With a time limit each checks it at every
+decision round and raises ``RuntimeError`` (one line on the command line) when it passes before
+every request is scheduled: a partial schedule is no plan.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
 from ..model.params import MethodParams
 from ..model.plan import Plan
@@ -53,6 +56,11 @@ def svf_priority(instance: Instance) -> IntArray:
     return priority_from_keys(instance, instance.volume)
 
 
+def out_of_time(name: str) -> str:
+    """The one-line error of a method whose time limit passed before it had a plan."""
+    return f"{name}: time limit reached before every request was scheduled"
+
+
 def decode_priority(instance: Instance, priority: IntArray, blocking: bool = False) -> Plan:
     """The shared decoder: a priority order to a validated plan."""
     walk = priority_walk(instance, priority, blocking=blocking)
@@ -65,12 +73,22 @@ def _walk_method(
     def run(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
         options = options or SolveOptions()
         params = WalkParams.of(options)
+        budget = options.budget()
         t0 = time.perf_counter()
         priority = prio_fn(instance)
         t1 = time.perf_counter()
         use_blocking = blocking if params.blocking is None else params.blocking
         lookahead = params.lookahead
-        walk = priority_walk(instance, priority, blocking=use_blocking, lookahead=lookahead)
+        try:
+            walk = priority_walk(
+                instance,
+                priority,
+                blocking=use_blocking,
+                should_stop=budget.expired if budget.limited else None,
+                lookahead=lookahead,
+            )
+        except TimeoutError:
+            raise RuntimeError(out_of_time(name)) from None
         plan = Plan.checked(instance, walk.start_round)
         t2 = time.perf_counter()
         return SolveResult(
@@ -104,7 +122,9 @@ solve_svf = _walk_method("svf", svf_priority, blocking=False)
 
 
 # ---------------------------------------------------------------------- vLLM-like
-def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
+def vllm_simulate(
+    instance: Instance, deadline: Deadline | None = None
+) -> tuple[IntArray, int, int]:
     """Simulate vLLM's default scheduler; return (final start rounds, evictions, wasted rounds).
 
     Each round: running requests grow by one token; if the round's memory would exceed ``M``,
@@ -112,7 +132,8 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
     of the queue) until it fits, and admit nothing new in that round.  Otherwise admit waiting
     requests in queue order while the memory needed *now* (``mem_j(1)``) fits, stopping at the
     first that does not (FCFS, no look-ahead).  Event-driven: between completions, arrivals and
-    overflows nothing can change, because memory only grows.
+    overflows nothing can change, because memory only grows.  ``RuntimeError`` when ``deadline``
+    passes first.
     """
     inst = instance
     n = inst.n
@@ -132,7 +153,10 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
     ptr = 0
     done = 0
     t = int(arr_times[0])
+    expired = deadline.expired if deadline is not None and deadline.limited else None
     while done < n:
+        if expired is not None and expired():
+            raise RuntimeError(out_of_time("vllm"))
         # completions at t
         for i in running.drop_completed(t):
             del admitted_seq[i]
@@ -195,7 +219,7 @@ def vllm_simulate(instance: Instance) -> tuple[IntArray, int, int]:
 def solve_vllm(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
     """``vllm``: vLLM-like admission on current memory with eviction; plan of the final starts."""
     t0 = time.perf_counter()
-    starts, evictions, wasted = vllm_simulate(instance)
+    starts, evictions, wasted = vllm_simulate(instance, (options or SolveOptions()).budget())
     plan = Plan.checked(instance, starts)
     return SolveResult(
         "vllm",

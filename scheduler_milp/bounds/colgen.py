@@ -15,9 +15,10 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from ..formulations.timeindexed import OutOfTime
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan
-from .dual import Dual, LagrangianResult, plan_and_ub, price_shape
+from .dual import Dual, LagrangianResult, check, plan_and_ub, price_shape
 from .simple import proven_bound, safe_ceil
 
 log = logging.getLogger(__name__)
@@ -179,13 +180,15 @@ class _Master:
 
 
 def _price(
-    dual: Dual, lam: FloatArray, mu: FloatArray | None, segments: int
+    dual: Dual, lam: FloatArray, mu: FloatArray | None, segments: int, deadline: float = math.inf
 ) -> tuple[float, IntArray, IntArray, IntArray]:
     """Exact Lagrangian ``L(lam, mu)`` (bucket width 1) and candidate columns.
 
     Returns the value, each request's best start (``max(H, a_i)`` when no start below the
     horizon is cheaper) and candidate columns ``(request, start)``: per request the cheapest
-    start below the horizon in each of ``segments`` equal parts of ``[a_i, H)``.
+    start below the horizon in each of ``segments`` equal parts of ``[a_i, H)``.  Raises
+    :class:`~scheduler_milp.formulations.timeindexed.OutOfTime` when ``deadline`` passes before
+    the last request is priced.
     """
     H = dual.H
     tables = dual.price_tables(lam, mu)
@@ -195,6 +198,7 @@ def _price(
     cand_req: list[int] = []
     cand_start: list[int] = []
     for i in range(n):
+        check(deadline)
         a, o = int(dual.a[i]), int(dual.o[i])
         beyond_start = max(H, a)
         beyond = float(beyond_start + o - a)
@@ -268,7 +272,8 @@ def lagrangian_cg(
     cost against the master's own duals are added; if none, the master's duals are priced
     directly (no smoothing).  ``converged`` is set when, with single rounds, no column prices
     out (then the best ``L`` is the LP optimum) or the rounded bound reaches the master value.
-    Stops after ``iterations`` pricings or ``time_limit`` seconds (HiGHS gets the time left).
+    Stops after ``iterations`` pricings or ``time_limit`` seconds (HiGHS gets the time left; a
+    pricing under way at the limit is dropped).
     """
     t0 = time.perf_counter()
     deadline = math.inf if time_limit is None else t0 + time_limit
@@ -286,72 +291,75 @@ def lagrangian_cg(
     best_mu: FloatArray | None = np.zeros(H) if use_mu else None
     best_start = np.asarray(instance.arrival, dtype=np.int64).copy()
     history: list[float] = []
-    for scale in (0.0, 0.5, 1.0):
-        lam0 = shape * scale
-        val, st, cr, cs = _price(dual, lam0, best_mu, segments)
-        history.append(val)
-        master.add(cr, cs)
-        if val > best_val:
-            best_val, best_lam, best_start = val, lam0, st
     done = 0
     alpha = smoothing
     lp_value = math.inf
     converged = False
     g = master.g
     phase_t0 = t0
-    while done < iterations and time.perf_counter() < deadline:
-        solved = master.solve(deadline - time.perf_counter())
-        if solved is None:
-            break
-        lp_value, pi, lam_m, mu_m = solved
-        added = 0
-        # L <= LP optimum; for g = 1 the master value is above it, so a rounded bound at the
-        # master value cannot improve; for g > 1 the master only bounds the grouped LP: refine.
-        closed = safe_ceil(best_val) >= math.ceil(lp_value - 1e-6)
-        if not closed:
-            for a_try in (alpha, 0.0) if alpha > 0 else (0.0,):
-                lam = a_try * best_lam + (1.0 - a_try) * lam_m
-                mu = (
-                    None
-                    if mu_m is None or best_mu is None
-                    else a_try * best_mu + (1.0 - a_try) * mu_m
-                )
-                val, st, cr, cs = _price(dual, lam, mu, segments)
-                done += 1
-                history.append(val)
-                if val > best_val:
-                    best_val, best_lam, best_start = val, lam, st
-                    best_mu = mu
-                # keep the columns that price out against the master's own duals
-                rc = _column_price(dual, lam_m, mu_m, cr, cs) - pi[cr]
-                neg = rc < -1e-9
-                added = master.add(cr[neg], cs[neg])
-                if added or time.perf_counter() > deadline:
-                    break
-            log.debug(
-                "cg %d (g=%d): %.1fs master %.1f (%d cols) L %.1f best %.1f added %d",
-                done,
-                g,
-                time.perf_counter() - t0,
-                lp_value,
-                master.n_cols,
-                val,
-                best_val,
-                added,
-            )
-        if not added:
-            # the (grouped) master is optimal, or its value is reached: refine the groups
-            if g <= 1:
-                converged = True
+    try:
+        for scale in (0.0, 0.5, 1.0):
+            lam0 = shape * scale
+            val, st, cr, cs = _price(dual, lam0, best_mu, segments, deadline)
+            history.append(val)
+            master.add(cr, cs)
+            if val > best_val:
+                best_val, best_lam, best_start = val, lam0, st
+        while done < iterations and time.perf_counter() < deadline:
+            solved = master.solve(deadline - time.perf_counter())
+            if solved is None:
                 break
-            now = time.perf_counter()
-            if deadline - now < now - phase_t0:
-                break  # a finer grouping costs more than this one took: leave the time to the caller
-            phase_t0 = now
-            g = max(1, g // refine)
-            req, start = master.columns()
-            master = _Master(instance, H, g)
-            master.add(req, start)
+            lp_value, pi, lam_m, mu_m = solved
+            added = 0
+            # L <= LP optimum; for g = 1 the master value is above it, so a rounded bound at the
+            # master value cannot improve; for g > 1 the master only bounds the grouped LP: refine.
+            closed = safe_ceil(best_val) >= math.ceil(lp_value - 1e-6)
+            if not closed:
+                for a_try in (alpha, 0.0) if alpha > 0 else (0.0,):
+                    lam = a_try * best_lam + (1.0 - a_try) * lam_m
+                    mu = (
+                        None
+                        if mu_m is None or best_mu is None
+                        else a_try * best_mu + (1.0 - a_try) * mu_m
+                    )
+                    val, st, cr, cs = _price(dual, lam, mu, segments, deadline)
+                    done += 1
+                    history.append(val)
+                    if val > best_val:
+                        best_val, best_lam, best_start = val, lam, st
+                        best_mu = mu
+                    # keep the columns that price out against the master's own duals
+                    rc = _column_price(dual, lam_m, mu_m, cr, cs) - pi[cr]
+                    neg = rc < -1e-9
+                    added = master.add(cr[neg], cs[neg])
+                    if added or time.perf_counter() > deadline:
+                        break
+                log.debug(
+                    "cg %d (g=%d): %.1fs master %.1f (%d cols) L %.1f best %.1f added %d",
+                    done,
+                    g,
+                    time.perf_counter() - t0,
+                    lp_value,
+                    master.n_cols,
+                    val,
+                    best_val,
+                    added,
+                )
+            if not added:
+                # the (grouped) master is optimal, or its value is reached: refine the groups
+                if g <= 1:
+                    converged = True
+                    break
+                now = time.perf_counter()
+                if deadline - now < now - phase_t0:
+                    break  # a finer grouping costs more than this one took: leave the time to the caller
+                phase_t0 = now
+                g = max(1, g // refine)
+                req, start = master.columns()
+                master = _Master(instance, H, g)
+                master.add(req, start)
+    except OutOfTime:  # the evaluation under way is dropped: the best one so far stands
+        pass
     bound = proven_bound(instance, best_val)
     secs = time.perf_counter() - t0
     log.info(

@@ -10,15 +10,25 @@ plan and upper bound.  The subgradient ascent (:mod:`.subgradient`) and column g
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..formulations.timeindexed import OutOfTime
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan
 
 FloatArray = NDArray[np.float64]
+
+
+def check(deadline: float) -> None:
+    """Raise :class:`~scheduler_milp.formulations.timeindexed.OutOfTime` when ``deadline`` (a
+    ``time.perf_counter()`` reading) has passed: an evaluation cut short is no bound."""
+    if deadline < math.inf and time.perf_counter() >= deadline:
+        raise OutOfTime
 
 
 @dataclass
@@ -155,12 +165,15 @@ class Dual:
         lam: FloatArray,
         mu: FloatArray | None,
         window: tuple[IntArray, IntArray] | None = None,
+        deadline: float = math.inf,
     ) -> tuple[float, IntArray, IntArray, IntArray]:
         """Dual value, and per request the chosen start ``u`` and its base coverage ``[v, e)``.
 
         ``window=(lo, hi)`` restricts request ``i``'s starts to ``[lo_i, hi_i)`` (plus the start
         beyond the horizon): the value is then NOT a bound (a minimum over fewer starts), only a
-        cheap estimate used to steer the ascent between exact evaluations.
+        cheap estimate used to steer the ascent between exact evaluations.  Raises
+        :class:`~scheduler_milp.formulations.timeindexed.OutOfTime` when ``deadline`` passes before
+        the last request is evaluated.
         """
         H, w = self.H, self.w
         tables = self.price_tables(lam, mu)
@@ -170,6 +183,7 @@ class Dual:
         cov_from = np.zeros(n, dtype=np.int64)
         cov_to = np.zeros(n, dtype=np.int64)
         for i in range(n):
+            check(deadline)
             o = int(self.o[i])
             beyond_start = max(H, int(self.a[i]))
             beyond = float(beyond_start + o - int(self.a[i]))

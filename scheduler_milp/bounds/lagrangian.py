@@ -6,6 +6,11 @@ fluid prices (one sort, then one compiled pass) first, then the ascent or column
 arrivals.  Each lift is tried only where ``n * H`` keeps its pass affordable (docs/bounds.md,
 section 4 "Sawtooth lift of the Lagrangian", "Fluid prices").  :func:`best_lower_bound` adds the
 closed-form bounds.
+
+The lift's kernels are compiled by numba on their first call in a process (seconds, more on a
+loaded machine, and not interruptible): :data:`LIFT_WARMUP` compiles them in a background thread
+from the moment :func:`lifted_lagrangian` starts, and a lift is left out when they are not ready by
+its deadline (:class:`~scheduler_milp.heuristics.warmup.Warmup`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..heuristics.warmup import Warmup
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.plan import Plan
 from ..model.result import TRIVIAL_BOUND_SOURCE
@@ -43,6 +50,18 @@ FLUID_MAX_CELLS = 3_000_000_000
 #: where the lift is slow (long horizons) the ascent has to bucket rounds and its bound is weak
 #: anyway, so the lift may take half
 FLUID_SHARE = 0.5
+
+
+def _warm_up_lift() -> None:
+    """Import the lift's module (and numba) and call its kernels once, on a tiny instance."""
+    from .sawtooth import sawtooth_bound
+
+    inst = Instance.create(4, [1, 2], [2, 1], name="warm-up")
+    sawtooth_bound(inst, np.full(3, 0.5))
+
+
+#: the lift kernels' first call (importing numba, compiling or loading them), in the background
+LIFT_WARMUP = Warmup("compiling the sawtooth lift", _warm_up_lift)
 
 
 def fluid_prices(instance: Instance, horizon: int) -> FloatArray:
@@ -73,7 +92,11 @@ def _lift_at(
     source: str,
     batch_prices: FloatArray | None = None,
 ) -> int | None:
-    """The sawtooth bound at ``prices`` (and ``batch_prices``), rounded safely; ``None`` when the deadline passes first."""
+    """The sawtooth bound at ``prices`` (and ``batch_prices``), rounded safely; ``None`` when the
+    deadline passes first (compiling the kernels included)."""
+    if not LIFT_WARMUP.ready(Deadline(deadline)):
+        log.info("sawtooth lift at the %s prices: kernels not compiled in time", source)
+        return None
     from .sawtooth import sawtooth_bound
 
     lifted = sawtooth_bound(instance, prices, deadline, batch_prices)
@@ -127,6 +150,7 @@ def lifted_lagrangian(
     """
     t0 = time.perf_counter()
     deadline = math.inf if time_limit is None else t0 + time_limit
+    LIFT_WARMUP.start()
     plan, ub = plan_and_ub(instance, kwargs.pop("plan", None), kwargs.pop("ub", None))
     horizon = max(int(kwargs.get("horizon") or plan.makespan), 1)
     lifts: list[int] = []

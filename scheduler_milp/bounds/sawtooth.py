@@ -317,15 +317,21 @@ class _Tables:
             self.fixed += float(instance.max_batch) * float(kept.sum())
         self.batch = np.concatenate(([0.0], np.cumsum(mu)))
         self.scale = float(lam.mean()) if self.horizon and lam.any() else 1.0
-        self._cuts: FloatArray | None = (
-            None  # the cut-cost table, built by the first pass with ages
-        )
+        self._cuts = np.empty((self.n, CUT_RHOS.size))  # the cut-cost table, built on demand
+        self._cuts_done = 0  # requests whose rows of the table are built
 
-    def cuts(self) -> FloatArray:
-        """``H_i`` at :data:`CUT_RHOS` for every request (:func:`_cut_costs`), built once."""
-        if self._cuts is None:
-            self._cuts = np.empty((self.n, CUT_RHOS.size))
-            _cut_costs(self.prompt, self.output, CUT_RHOS, self._cuts)
+    def cuts(self, deadline: float = math.inf, chunk: int = 1024) -> FloatArray | None:
+        """``H_i`` at :data:`CUT_RHOS` for every request (:func:`_cut_costs`), built once, in
+        compiled chunks with ``deadline`` checked between (``None`` past it; a later call goes
+        on where this one stopped)."""
+        while self._cuts_done < self.n:
+            if time.perf_counter() >= deadline:
+                return None
+            first, last = self._cuts_done, min(self.n, self._cuts_done + chunk)
+            _cut_costs(
+                self.prompt[first:last], self.output[first:last], CUT_RHOS, self._cuts[first:last]
+            )
+            self._cuts_done = last
         return self._cuts
 
     def values(
@@ -339,7 +345,9 @@ class _Tables:
         if (grid <= 0).any():
             raise ValueError("lifted_values: every theta must be > 0")
         out = np.zeros(grid.size)
-        cuts = self.cuts() if aged else np.empty((self.n, 1))  # rows not read without the ages
+        cuts = self.cuts(deadline) if aged else np.empty((self.n, 1))  # rows unread without ages
+        if cuts is None:
+            return None
         for first in range(0, self.n, chunk):  # compiled chunks, the deadline checked between
             if time.perf_counter() >= deadline:
                 return None

@@ -17,6 +17,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from ..formulations.timeindexed import OutOfTime
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan
 from .colgen import has_highspy, lagrangian_cg
@@ -54,7 +55,8 @@ def lagrangian(
     ``ub`` (a feasible objective, e.g. the best heuristic's) drives the Polyak step; ``plan`` (a
     feasible plan) gives the default horizon (its makespan: any horizon is valid, prices beyond
     it are simply 0) and the initial prices.  ``bucket_width`` defaults to the smallest width
-    keeping ``n * buckets <= max_cells``.  Stops after ``iterations`` or ``time_limit`` seconds.
+    keeping ``n * buckets <= max_cells``.  Stops after ``iterations`` or ``time_limit`` seconds
+    (an evaluation under way at the limit is dropped).
     ``window_radius``: between exact evaluations (every ``exact_every`` iterations) steer with
     cheap ones restricted to starts within that many rounds of the last exact choice; -1 picks
     a radius when ``n * H`` is large, None always evaluates exactly.  Only exact evaluations
@@ -109,8 +111,11 @@ def lagrangian(
     dual = Dual(instance, H, w)
     lam, mu = _start_prices(instance, plan, H, initial_prices, initial_batch_prices)
     ascent = _Ascent(dual, ub, level, _steer_radius(window_radius, H, instance.n), mu)
-    ascent.try_scales(lam, mu)
-    ascent.run(mu, iterations, deadline, exact_every)
+    try:
+        ascent.try_scales(lam, mu, deadline)
+        ascent.run(mu, iterations, deadline, exact_every)
+    except OutOfTime:  # the evaluation under way is dropped: the best one so far stands
+        pass
     bound = proven_bound(instance, ascent.best_val)
     secs = time.perf_counter() - t0
     log.info(
@@ -218,10 +223,11 @@ class _Ascent:
         self.delta = math.inf
         self.stall = 0
 
-    def try_scales(self, lam: FloatArray, mu: FloatArray | None) -> None:
-        """Evaluate the multiples :data:`START_SCALES` of the price shape ``lam``; keep the best."""
+    def try_scales(self, lam: FloatArray, mu: FloatArray | None, deadline: float) -> None:
+        """Evaluate the multiples :data:`START_SCALES` of the price shape ``lam``; keep the best
+        (:class:`~scheduler_milp.formulations.timeindexed.OutOfTime` when ``deadline`` passes)."""
         for scale in START_SCALES:
-            val, start, _, _ = self.dual.evaluate(lam * scale, mu)
+            val, start, _, _ = self.dual.evaluate(lam * scale, mu, deadline=deadline)
             self.history.append(val)
             if val > self.best_val:
                 self.best_val, self.best_lam, self.best_start = val, lam * scale, start
@@ -229,7 +235,9 @@ class _Ascent:
     def run(
         self, mu: FloatArray | None, iterations: int, deadline: float, exact_every: int
     ) -> None:
-        """At most ``iterations`` steps (at least one) from the best prices so far, until ``deadline``."""
+        """At most ``iterations`` steps (at least one) from the best prices so far, until ``deadline``
+        (:class:`~scheduler_milp.formulations.timeindexed.OutOfTime` when it passes during an
+        evaluation)."""
         lam = self.best_lam
         self.delta = self.level * abs(self.best_val) if self.level > 0 else math.inf
         center = self.best_start
@@ -237,11 +245,11 @@ class _Ascent:
             if time.perf_counter() > deadline:
                 break
             if self.radius is None or it % exact_every == 0:
-                val, center, cov_from, cov_to = self.dual.evaluate(lam, mu)
+                val, center, cov_from, cov_to = self.dual.evaluate(lam, mu, deadline=deadline)
                 self._record(val, center, lam, mu)
             else:
                 window = (center - self.radius, center + self.radius)
-                val, _, cov_from, cov_to = self.dual.evaluate(lam, mu, window=window)
+                val, _, cov_from, cov_to = self.dual.evaluate(lam, mu, window, deadline)
             self.done += 1
             if self._finished():
                 break

@@ -26,6 +26,7 @@ from scheduler_milp.online.policies import policy_table
 from scheduler_milp.online.predictors import PREDICTORS, Predictions, from_meta
 from scheduler_milp.online.run import simulate, write_run
 from scheduler_milp.online.view import EVICTION_MODES
+from scheduler_milp.timing.options import add_timing_arguments, model_from_args, timing_section
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the run JSON here (atomically)")
     p.add_argument("--list-policies", action="store_true", help="print the policies and exit")
     add_instance_options(p)
+    add_timing_arguments(p)
     return p
 
 
@@ -82,6 +84,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     if not args.instance:
         raise UsageError("an instance file is required")
     check_writable("--output", args.output)
+    check_writable("--per-request", args.per_request)
+    try:
+        model = model_from_args(args)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     params = dict(parse_param(x) for x in args.param)
     instance = instance_from_args(args)
     predictor: str | Predictions = args.predictor
@@ -102,6 +109,14 @@ def run_simulate(args: argparse.Namespace) -> int:
         params=params,
     )
     record = execution.to_run_dict()
+    timing_lines: list[str] = []
+    if model is not None:
+        from scheduler_milp.timing.metrics import execution_times
+
+        times = execution_times(
+            instance, record["segments"], execution.eviction, model, args.round_seconds
+        )
+        timing_lines, record["timing"] = timing_section(args, times)
     if args.output:
         write_run(args.output, record)
     ttft = record["ttft"]
@@ -114,6 +129,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         f"memory     peak {record['peak_memory']}/{instance.memory_budget}  mean {record['mean_memory']:.1f}",
         f"time       {record['seconds']:.3f}s  ({record['decisions']} decision rounds)",
     ]
+    lines += timing_lines
     if args.output:
         lines.append(f"run written to {args.output}")
     print("\n".join(lines))

@@ -18,7 +18,11 @@ benchmark's ablation table, docs/exact.md):
 
 Building the model through Python costs memory in proportion to its nonzeros; a model whose
 estimate exceeds half the machine's memory is declined before it is built
-(:data:`BYTES_PER_NONZERO`).
+(:data:`BYTES_PER_NONZERO`).  Building also takes time in proportion to them: it checks the
+deadline between rows and, past it, answers with the warm start (:class:`~.prepare.Unsolved`).
+CP-SAT itself spends time loading and presolving a model that no time limit interrupts (about
+half of what building it through Python took, :data:`LOAD_SHARE`): it is not started when less
+time than that is left, and otherwise gets the time left less that much.
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ from typing import Any
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.result import SolveOptions, SolveResult
-from .prepare import ExactParams, finish, prepare
-from .timeindexed import TimeIndexed, energy_lower_bound, left_shift_terms
+from .prepare import ExactParams, Prepared, Unsolved, finish, prepare, unsolved_result
+from .timeindexed import (
+    OutOfTime,
+    TimeIndexed,
+    check_time,
+    energy_lower_bound,
+    left_shift_terms,
+    term_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +55,18 @@ log = logging.getLogger(__name__)
 #: declined when the estimate exceeds :func:`.timeindexed.memory_cap`.
 BYTES_PER_NONZERO = 400
 
+#: CP-SAT's own loading and presolve start, which its time limit does not interrupt, as a share of
+#: the time building the model through Python took (both grow with the nonzeros and slow down
+#: alike on a loaded machine; measured 0.3-0.5 on models of 0.2-3.3 million terms)
+LOAD_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class CpsatParams(ExactParams):
-    """``cpsat``'s parameters: the shared exact-model keys, the model switches, and ``fix_to_hint``
-    (a test aid: fix every variable to its hinted value)."""
+    """``cpsat``'s parameters: the shared exact-model keys, the model switches, ``fix_to_hint``
+    (a test aid: fix every variable to its hinted value) and ``deterministic_time`` (CP-SAT's
+    ``max_deterministic_time``, a work limit: with one thread, ``--threads 1``, the same seed
+    and work limit give the same answer on any machine and load)."""
 
     symmetry: bool = True
     cumulative: int = 0
@@ -55,6 +74,7 @@ class CpsatParams(ExactParams):
     energy_bound: bool = True
     left_shift: bool = False
     fix_to_hint: bool = False
+    deterministic_time: float | None = None
 
 
 def piece_starts(output_len: int, pieces: int) -> list[int]:
@@ -71,8 +91,12 @@ def build_cpsat(
     energy_bound: bool = True,
     left_shift: bool = False,
     hint_x: np.ndarray | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[Any, list[Any], list[Any]]:
-    """The CP-SAT model; returns ``(cp_model, column Booleans, start variables)``."""
+    """The CP-SAT model; returns ``(cp_model, column Booleans, start variables)``.
+
+    Raises :class:`~.timeindexed.OutOfTime` when ``deadline`` passes while it is built.
+    """
     from ortools.sat.python import cp_model
 
     inst = model.instance
@@ -92,12 +116,15 @@ def build_cpsat(
         if rows is None:
             continue
         data, indices, indptr = rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist()
-        for r in range(rows.n_rows):
-            lo, hi = indptr[r], indptr[r + 1]
-            cp.add(
-                cp_model.LinearExpr.weighted_sum([xs[c] for c in indices[lo:hi]], data[lo:hi])
-                <= rows.rhs
-            )
+        for first, last in term_chunks(np.diff(rows.indptr).tolist()):
+            check_time(deadline)
+            for r in range(first, last):
+                lo, hi = indptr[r], indptr[r + 1]
+                cp.add(
+                    cp_model.LinearExpr.weighted_sum([xs[c] for c in indices[lo:hi]], data[lo:hi])
+                    <= rows.rhs
+                )
+    check_time(deadline)
     objective = cp_model.LinearExpr.weighted_sum(xs, model.col_cost.tolist())
     cp.minimize(objective)
     if energy_bound:
@@ -105,15 +132,19 @@ def build_cpsat(
     if count_cuts:
         rows = model.completion_count_rows()
         data, indices, indptr = rows.data.tolist(), rows.indices.tolist(), rows.indptr.tolist()
-        for r in range(rows.n_rows):
-            lo, hi = indptr[r], indptr[r + 1]
-            cp.add(cp_model.LinearExpr.sum([xs[c] for c in indices[lo:hi]]) <= rows.rhs_of(r))
+        for first, last in term_chunks(np.diff(rows.indptr).tolist()):
+            check_time(deadline)
+            for r in range(first, last):
+                lo, hi = indptr[r], indptr[r + 1]
+                cp.add(cp_model.LinearExpr.sum([xs[c] for c in indices[lo:hi]]) <= rows.rhs_of(r))
     if symmetry:
         for group in model.identical_groups():
             for i, j in zip(group[:-1], group[1:], strict=True):
                 cp.add(start_vars[int(i)] <= start_vars[int(j)])
+    check_time(deadline)
     if left_shift:
         _add_left_shift(cp, model, xs, hint_x)
+        check_time(deadline)
     if cumulative > 0:
         intervals, demands = [], []
         whole = []
@@ -177,32 +208,60 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
     """``cpsat``: the time-indexed model in CP-SAT, zero gap limits, complete hint.
 
     Parameters: :class:`CpsatParams`.  Raises :class:`~scheduler_milp.model.result.ModelTooLarge`
-    beyond ``max_nonzeros`` or when the model's estimated memory exceeds the machine's cap.
+    beyond ``max_nonzeros`` or when the model's estimated memory exceeds the machine's cap.  When
+    the time limit passes before CP-SAT can start (module docstring), the result holds the warm
+    start (or the best fast plan) with stop reason ``time_limit``.
     """
-    from ortools.sat.python import cp_model
-
     options = options or SolveOptions()
     params = CpsatParams.of(options)
-    prepared = prepare(instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO)
+    try:
+        return _solve_cpsat(instance, options, params)
+    except Unsolved as err:
+        return unsolved_result("cpsat", err)
+
+
+def _build(prepared: Prepared, params: CpsatParams) -> tuple[Any, list[Any], list[Any]]:
+    """:func:`build_cpsat` with its hint, within the run's deadline (:class:`Unsolved` past it)."""
     model = prepared.model
+    deadline = prepared.deadline
     hint_x = None if prepared.hint is None else model.indicator(prepared.hint.start_round)
-    cp, xs, start_vars = build_cpsat(
-        model,
-        hint_x=hint_x,
-        symmetry=params.symmetry,
-        cumulative=params.cumulative,
-        count_cuts=params.count_cuts,
-        energy_bound=params.energy_bound,
-        left_shift=params.left_shift,
+    try:
+        cp, xs, start_vars = build_cpsat(
+            model,
+            hint_x=hint_x,
+            symmetry=params.symmetry,
+            cumulative=params.cumulative,
+            count_cuts=params.count_cuts,
+            energy_bound=params.energy_bound,
+            left_shift=params.left_shift,
+            deadline=deadline,
+        )
+        if prepared.hint is not None:
+            x = model.indicator(prepared.hint.start_round).tolist()
+            for var, v in zip(xs, x, strict=True):
+                cp.add_hint(var, v)
+            for var, s in zip(start_vars, prepared.hint.start_round.tolist(), strict=True):
+                cp.add_hint(var, s)
+        check_time(deadline)
+    except OutOfTime:
+        raise prepared.unsolved("time limit reached while building the model") from None
+    return cp, xs, start_vars
+
+
+def _solve_cpsat(instance: Instance, options: SolveOptions, params: CpsatParams) -> SolveResult:
+    from ortools.sat.python import cp_model
+
+    prepared = prepare(
+        instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO, interruptible=True
     )
-    if prepared.hint is not None:
-        x = model.indicator(prepared.hint.start_round).tolist()
-        for var, v in zip(xs, x, strict=True):
-            cp.add_hint(var, v)
-        for var, s in zip(start_vars, prepared.hint.start_round.tolist(), strict=True):
-            cp.add_hint(var, s)
+    model = prepared.model
+    t_build = time.perf_counter()
+    cp, xs, start_vars = _build(prepared, params)
     build_seconds = time.perf_counter() - prepared.started
+    load = LOAD_SHARE * (time.perf_counter() - t_build)  # CP-SAT's uninterruptible start
     remaining = prepared.remaining()
+    if remaining is not None and remaining <= load:
+        raise prepared.unsolved("too little time left for CP-SAT to load the model")
 
     solver = cp_model.CpSolver()
     prm = solver.parameters
@@ -211,7 +270,9 @@ def solve_cpsat(instance: Instance, options: SolveOptions | None = None) -> Solv
     prm.relative_gap_limit = 0.0
     prm.absolute_gap_limit = 0.0
     if remaining is not None:
-        prm.max_time_in_seconds = max(remaining, 0.01)
+        prm.max_time_in_seconds = max(remaining - load, 0.01)
+    if params.deterministic_time is not None:
+        prm.max_deterministic_time = float(params.deterministic_time)
     if params.fix_to_hint:
         prm.fix_variables_to_their_hinted_value = True
     lines: list[str] = []

@@ -11,7 +11,9 @@
 ``i``.  The columns and rows are the same arrays as ``milp`` and ``cpsat`` use
 (:mod:`.timeindexed`), with the completion-count rows added (valid for integer plans, so the
 relaxation stays a relaxation).  A model beyond ``max_nonzeros`` raises
-:class:`~scheduler_milp.model.result.ModelTooLarge` (a ``ValueError``).
+:class:`~scheduler_milp.model.result.ModelTooLarge` (a ``ValueError``).  With a deadline, building
+checks it between its steps and HiGHS gets the time left once the rows are in; a model not built
+in time is not solved (no LP bound).
 """
 
 from __future__ import annotations
@@ -28,20 +30,24 @@ from typing import Any
 import numpy as np
 
 from ..baselines.best import best_fast_plan
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
 from ..model.params import MethodParams
 from ..model.result import TRIVIAL_BOUND_SOURCE, SolveOptions, SolveResult, StopReason, round_bound
-from .timeindexed import MAX_NONZEROS, SparseRows, TimeIndexed, build
+from .timeindexed import MAX_NONZEROS, OutOfTime, SparseRows, TimeIndexed, build, check_time
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LpParams(MethodParams):
-    """``lp``'s parameters: the size limit and whether the completion-count rows are added."""
+    """``lp``'s parameters: the size limit, whether the completion-count rows are added, and
+    ``iteration_limit`` (HiGHS's ``simplex_iteration_limit``, a work limit: with it the answer
+    does not depend on the machine's speed; ``None``: none)."""
 
     max_nonzeros: int = MAX_NONZEROS
     count_cuts: bool = True
+    iteration_limit: int | None = None
 
 
 @contextlib.contextmanager
@@ -69,18 +75,29 @@ class LPResult:
         optimal: bool,
         timed_out: bool,
         seconds: float,
+        iteration_limited: bool = False,
     ):
         self.bound = bound
         self.values = values
         self.optimal = optimal
         self.timed_out = timed_out
         self.seconds = seconds
+        self.iteration_limited = iteration_limited
 
 
 def _highs_model(
-    model: TimeIndexed, time_limit: float | None, threads: int, count_cuts: bool
+    model: TimeIndexed,
+    time_limit: float | None,
+    threads: int,
+    count_cuts: bool,
+    deadline: Deadline | None = None,
 ) -> Any:
-    """A ``highspy.Highs`` holding the LP relaxation of ``model`` (all columns continuous in [0, 1])."""
+    """A ``highspy.Highs`` holding the LP relaxation of ``model`` (all columns continuous in [0, 1]).
+
+    With a ``deadline``, :class:`~.timeindexed.OutOfTime` when it passes between two blocks of
+    rows, and HiGHS's time limit is what is left of it once the rows are in (``time_limit`` is
+    then ignored).
+    """
     import highspy
 
     with _quiet_stdout():
@@ -91,7 +108,7 @@ def _highs_model(
     # pool's makes run() fail, so the pool is reset first (cheap, nothing else is running).
     highspy.Highs.resetGlobalScheduler(True)
     h.setOptionValue("threads", int(threads))
-    if time_limit is not None:
+    if time_limit is not None and deadline is None:
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     n_cols = model.n_cols
     inf = highspy.kHighsInf
@@ -119,8 +136,10 @@ def _highs_model(
     if model.batch_rows is not None:
         blocks.append(model.batch_rows)
     if count_cuts:
+        check_time(deadline)
         blocks.append(model.completion_count_rows())
     for rows in blocks:
+        check_time(deadline)
         if not rows.n_rows:
             continue
         upper = (
@@ -137,16 +156,35 @@ def _highs_model(
             rows.indices.astype(np.int32),
             rows.data.astype(float),
         )
+    if deadline is not None and deadline.limited:
+        check_time(deadline)
+        h.setOptionValue("time_limit", max(deadline.remaining(), 0.01))
     return h
 
 
 def solve_lp_model(
-    model: TimeIndexed, time_limit: float | None = None, threads: int = 1, count_cuts: bool = True
+    model: TimeIndexed,
+    time_limit: float | None = None,
+    threads: int = 1,
+    count_cuts: bool = True,
+    deadline: Deadline | None = None,
+    iteration_limit: int | None = None,
 ) -> LPResult:
-    """Solve the LP relaxation of a built time-indexed structure with HiGHS (dual simplex)."""
+    """Solve the LP relaxation of a built time-indexed structure with HiGHS (dual simplex).
+
+    ``deadline`` (instead of ``time_limit``) also covers handing the rows to HiGHS; one that passes
+    first gives an unsolved result.  ``iteration_limit`` caps HiGHS's simplex iterations (a work
+    limit: the answer does not depend on the machine's speed).
+    """
     import highspy
 
-    h = _highs_model(model, time_limit, threads, count_cuts)
+    t0 = time.perf_counter()
+    try:
+        h = _highs_model(model, time_limit, threads, count_cuts, deadline)
+    except OutOfTime:
+        return LPResult(None, None, False, True, time.perf_counter() - t0)
+    if iteration_limit is not None:
+        h.setOptionValue("simplex_iteration_limit", int(iteration_limit))
     t0 = time.perf_counter()
     h.run()
     seconds = time.perf_counter() - t0
@@ -155,7 +193,8 @@ def solve_lp_model(
     timed_out = status == highspy.HighsModelStatus.kTimeLimit
     if not optimal:
         # only a proven LP optimum is a bound (a dual-simplex iterate is not, without more care)
-        return LPResult(None, None, False, timed_out, seconds)
+        limited = status == highspy.HighsModelStatus.kIterationLimit
+        return LPResult(None, None, False, timed_out, seconds, limited)
     values = np.asarray(h.getSolution().col_value, dtype=float)
     return LPResult(float(h.getInfo().objective_function_value), values, True, False, seconds)
 
@@ -196,20 +235,26 @@ def lp_relaxation(
     upper_bound: int | None = None,
     time_limit: float | None = None,
     max_nonzeros: int = MAX_NONZEROS,
+    deadline: Deadline | None = None,
 ) -> tuple[float, np.ndarray]:
     """LP relaxation bound of the time-indexed model and each request's fractional mean start.
 
     ``upper_bound``: total latency of any feasible plan (defines the windows, docs/exact.md);
     ``None`` uses the best fast plan.  Raises :class:`~scheduler_milp.model.result.ModelTooLarge`
     when the model would exceed ``max_nonzeros`` nonzeros and ``TimeoutError`` when HiGHS does not
-    finish within ``time_limit`` seconds.
+    finish within ``time_limit`` seconds, or, given a ``deadline`` (which then replaces
+    ``time_limit`` and covers building too), when building and solving do not end by it.
     """
     if upper_bound is None:
-        upper_bound = best_fast_plan(instance)[1].total_latency
-    model = build(instance, int(upper_bound), max_nonzeros=max_nonzeros)
-    res = solve_lp_model(model, time_limit=time_limit)
+        upper_bound = best_fast_plan(instance, deadline=deadline)[1].total_latency
+    why = f"not solved within {time_limit} s" if deadline is None else "not solved in time"
+    try:
+        model = build(instance, int(upper_bound), max_nonzeros=max_nonzeros, deadline=deadline)
+    except OutOfTime:
+        raise TimeoutError(f"LP relaxation of {instance.name} {why}") from None
+    res = solve_lp_model(model, time_limit=time_limit, deadline=deadline)
     if res.bound is None or res.values is None:
-        raise TimeoutError(f"LP relaxation of {instance.name} not solved within {time_limit} s")
+        raise TimeoutError(f"LP relaxation of {instance.name} {why}")
     return res.bound, model.mean_start(res.values)
 
 
@@ -218,7 +263,9 @@ def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
 
     The plan is the better of that decoded order and the best fast plan (both valid), so ``lp``
     never reports a worse plan than the fast methods it started from.  Parameters:
-    :class:`LpParams`.
+    :class:`LpParams`.  The time limit covers the fast plans, building and solving; when it
+    passes first, the best fast plan is the answer with the trivial bound (stop reason
+    ``time_limit``).
     """
     from ..baselines.engine import priority_from_keys
     from ..baselines.serving import decode_priority
@@ -227,18 +274,28 @@ def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
     params = LpParams.of(options)
     t0 = time.perf_counter()
     deadline = options.budget()
-    ub_source, ub_plan = best_fast_plan(instance)
-    model = build(instance, ub_plan.total_latency, max_nonzeros=params.max_nonzeros)
+    ub_source, ub_plan = best_fast_plan(instance, deadline=deadline)
+    try:
+        model: TimeIndexed | None = build(
+            instance, ub_plan.total_latency, max_nonzeros=params.max_nonzeros, deadline=deadline
+        )
+    except OutOfTime:  # no LP: the best fast plan with the trivial bound
+        model = None
     build_seconds = time.perf_counter() - t0
-    res = solve_lp_model(
-        model,
-        time_limit=deadline.remaining_or_none(),
-        threads=options.threads,
-        count_cuts=params.count_cuts,
+    res = (
+        LPResult(None, None, False, True, 0.0)
+        if model is None
+        else solve_lp_model(
+            model,
+            threads=options.threads,
+            count_cuts=params.count_cuts,
+            deadline=deadline,
+            iteration_limit=params.iteration_limit,
+        )
     )
     plan = ub_plan
     plan_source = ub_source
-    if res.values is not None:
+    if res.values is not None and model is not None:
         mean = model.mean_start(res.values)
         # order by fractional mean start; ties by the request's earliest window, then index
         order = priority_from_keys(instance, np.round(mean * 1e6).astype(np.int64))
@@ -251,15 +308,21 @@ def solve_lp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         instance,
         plan,
         lower_bound=round_bound(res.bound),
-        stop_reason=StopReason.TIME_LIMIT if res.timed_out else StopReason.COMPLETED,
+        stop_reason=(
+            StopReason.TIME_LIMIT
+            if res.timed_out
+            else StopReason.ITERATION_LIMIT
+            if res.iteration_limited
+            else StopReason.COMPLETED
+        ),
         build_seconds=build_seconds,
         solve_seconds=solve_seconds,
         stats={
             "lp_value": res.bound,
             "plan_source": plan_source,
             "upper_bound": ub_plan.total_latency,
-            "columns": model.n_cols,
-            "nonzeros": model.nnz,
+            "columns": None if model is None else model.n_cols,
+            "nonzeros": None if model is None else model.nnz,
             "bound_source": "lp_relaxation" if res.bound is not None else TRIVIAL_BOUND_SOURCE,
         },
     )

@@ -1,10 +1,15 @@
 """``milp``: the time-indexed model in Pyomo, solved by HiGHS (default) or another Pyomo solver.
 
-The rows come from :mod:`.timeindexed` as CSR arrays and enter Pyomo through
-:class:`~pyomo.core.base.matrix_constraint.MatrixConstraint`, which bypasses Pyomo's expression
-system (building the model costs a few list conversions, not one expression per triple).
+The rows come from :mod:`.timeindexed` as CSR arrays and enter Pyomo one ``LinearExpression``
+per row (building the model costs a few list conversions, not one expression per triple).
 HiGHS runs through Pyomo's APPSI interface, which passes a complete starting solution
 (``warmstart``), a time limit, zero gap tolerances and reads the dual bound.
+
+Building the Pyomo model and handing it to HiGHS take time in proportion to the nonzeros (tens of
+seconds for the largest accepted models on a loaded machine) and the time limit covers both: the
+rows are built, and handed to APPSI, in blocks with the deadline checked between them, and past
+it the answer is the warm start (:class:`~.prepare.Unsolved`, stop reason ``time_limit``).  The
+HiGHS model is the one ``set_instance`` builds (same columns, rows and order).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.result import SolveOptions, SolveResult
-from .prepare import ExactParams, Prepared, finish, prepare
-from .timeindexed import TimeIndexed
+from .prepare import ExactParams, Prepared, Unsolved, finish, prepare, unsolved_result
+from .timeindexed import OutOfTime, TimeIndexed, check_time, term_chunks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,9 @@ _LEGACY_OPTIONS: dict[str, tuple[str, str, str]] = {
 #: (:func:`.timeindexed.estimate_nonzeros`), measured roughly on the trace classes; the model is
 #: declined when the estimate exceeds :func:`.timeindexed.memory_cap`.
 BYTES_PER_NONZERO = 500
+
+#: the constraint blocks of :func:`build_pyomo`, in the order HiGHS receives them
+BLOCKS = ("one_start", "memory", "batch", "symmetry")
 
 
 @dataclass(frozen=True)
@@ -72,30 +81,42 @@ def symmetry_rows(model: TimeIndexed) -> tuple[list[int], list[int], list[int]]:
     return data, indices, indptr
 
 
-def _csr_constraint(
+def _add_rows(
+    m: Any,
+    name: str,
     xs: list[Any],
     data: list[int],
     indices: list[int],
     indptr: list[int],
     lower: int | None,
     upper: int,
-) -> Any:
-    """An indexed Pyomo constraint, one LinearExpression per CSR row (no expression per triple)."""
+    deadline: Deadline | None = None,
+) -> None:
+    """Add ``m.<name>``: an indexed Pyomo constraint, one LinearExpression per CSR row (no
+    expression per triple), in row order; :class:`~.timeindexed.OutOfTime` past ``deadline``."""
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
 
-    def rule(_m: Any, r: int) -> Any:
-        lo, hi = indptr[r], indptr[r + 1]
-        body = LinearExpression(
-            constant=0, linear_coefs=data[lo:hi], linear_vars=[xs[c] for c in indices[lo:hi]]
-        )
-        return (lower, body, upper)
+    n_rows = len(indptr) - 1
+    setattr(m, name, pyo.Constraint(range(n_rows)))
+    con = getattr(m, name)
+    sizes = [indptr[r + 1] - indptr[r] for r in range(n_rows)]
+    for first, last in term_chunks(sizes):
+        check_time(deadline)
+        for r in range(first, last):
+            lo, hi = indptr[r], indptr[r + 1]
+            body = LinearExpression(
+                constant=0, linear_coefs=data[lo:hi], linear_vars=[xs[c] for c in indices[lo:hi]]
+            )
+            con[r] = (lower, body, upper)
 
-    return pyo.Constraint(range(len(indptr) - 1), rule=rule)
 
+def build_pyomo(model: TimeIndexed, symmetry: bool = True, deadline: Deadline | None = None) -> Any:
+    """The Pyomo model of a time-indexed structure (binary ``x``, one start each, memory rows).
 
-def build_pyomo(model: TimeIndexed, symmetry: bool = True) -> Any:
-    """The Pyomo model of a time-indexed structure (binary ``x``, one start each, memory rows)."""
+    Its constraint blocks are :data:`BLOCKS` (those without rows left out); raises
+    :class:`~.timeindexed.OutOfTime` when ``deadline`` passes while it is built.
+    """
     import pyomo.environ as pyo
     from pyomo.core.expr.numeric_expr import LinearExpression
 
@@ -107,28 +128,63 @@ def build_pyomo(model: TimeIndexed, symmetry: bool = True) -> Any:
         expr=LinearExpression(constant=0, linear_coefs=model.col_cost.tolist(), linear_vars=xs),
         sense=pyo.minimize,
     )
-    m.one_start = _csr_constraint(
-        xs, [1] * n_cols, list(range(n_cols)), model.col_offset.tolist(), 1, 1
-    )
+    offsets = model.col_offset.tolist()
+    _add_rows(m, "one_start", xs, [1] * n_cols, list(range(n_cols)), offsets, 1, 1, deadline)
     for name, rows in (("memory", model.memory_rows), ("batch", model.batch_rows)):
         if rows is not None and rows.n_rows:
-            setattr(
+            _add_rows(
                 m,
                 name,
-                _csr_constraint(
-                    xs,
-                    rows.data.tolist(),
-                    rows.indices.tolist(),
-                    rows.indptr.tolist(),
-                    None,
-                    rows.rhs,
-                ),
+                xs,
+                rows.data.tolist(),
+                rows.indices.tolist(),
+                rows.indptr.tolist(),
+                None,
+                rows.rhs,
+                deadline,
             )
     if symmetry:
         data, indices, indptr = symmetry_rows(model)
         if len(indptr) > 1:
-            m.symmetry = _csr_constraint(xs, data, indices, indptr, None, 0)
+            _add_rows(m, "symmetry", xs, data, indices, indptr, None, 0, deadline)
     return m
+
+
+def highs_instance(opt: Any, m: Any, deadline: Deadline | None = None) -> None:
+    """``opt.set_instance(m)`` for APPSI's HiGHS, in chunks of rows with ``deadline`` checked between.
+
+    The variables enter with the objective (in index order, as ``set_instance`` adds them from the
+    first rows), then the rows of :data:`BLOCKS` in order: the HiGHS model is the one
+    ``set_instance`` builds.  APPSI's checks for changes before a solve are switched off (nothing
+    changes after this).  Raises :class:`~.timeindexed.OutOfTime` past ``deadline``.
+    """
+    blocks = [getattr(m, name) for name in BLOCKS if hasattr(m, name)]
+    for block in blocks:
+        block.deactivate()
+    try:
+        opt.set_instance(m)  # the objective and its variables
+        for block in blocks:
+            rows = list(block.values())
+            sizes = [len(getattr(row.body, "linear_vars", (0,))) for row in rows]
+            for first, last in term_chunks(sizes):
+                check_time(deadline)
+                opt.add_constraints(rows[first:last])
+    finally:
+        for block in blocks:
+            block.activate()
+    update = opt.update_config
+    for key in (
+        "check_for_new_or_removed_constraints",
+        "check_for_new_or_removed_vars",
+        "check_for_new_or_removed_params",
+        "check_for_new_objective",
+        "update_constraints",
+        "update_vars",
+        "update_params",
+        "update_named_expressions",
+        "update_objective",
+    ):
+        setattr(update, key, False)
 
 
 def _set_start(m: Any, model: TimeIndexed, prepared: Prepared) -> None:
@@ -139,15 +195,18 @@ def _set_start(m: Any, model: TimeIndexed, prepared: Prepared) -> None:
         m.x[j].set_value(v)
 
 
-def _solve_highs(
-    m: Any, prepared: Prepared, options: SolveOptions, remaining: float | None
-) -> dict[str, Any]:
+def _solve_highs(m: Any, prepared: Prepared, options: SolveOptions) -> dict[str, Any]:
     import highspy
     from pyomo.contrib.appsi.solvers import Highs
 
     # one HiGHS thread pool per process: reset it so that our ``threads`` value is accepted
     highspy.Highs.resetGlobalScheduler(True)
     opt = Highs()
+    try:
+        highs_instance(opt, m, prepared.deadline)
+    except OutOfTime:
+        raise prepared.unsolved("time limit reached while handing the model to HiGHS") from None
+    remaining = prepared.remaining()
     opt.config.load_solution = False
     opt.config.warmstart = prepared.hint is not None
     opt.config.mip_gap = 0.0
@@ -248,7 +307,9 @@ def solve_milp(instance: Instance, options: SolveOptions | None = None) -> Solve
 
     Parameters: :class:`MilpParams` (``warm_start`` passes the best fast plan, or
     ``options.warm_start``, as a complete start).  The time limit covers the fast plans, model
-    building and solving; the solver gets what is left after building.
+    building, handing the model to the solver and solving; the solver gets what is left.  When
+    it passes before the solver starts (module docstring), the result holds the warm start (or
+    the best fast plan) with stop reason ``time_limit``.
     """
     options = options or SolveOptions()
     params = MilpParams.of(options)
@@ -261,24 +322,30 @@ def solve_milp(instance: Instance, options: SolveOptions | None = None) -> Solve
             raise RuntimeError(
                 f"solver '{solver}' is not installed/available: Pyomo cannot find it (try --solver highs)"
             )
-    prepared = prepare(instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO)
-    m = build_pyomo(prepared.model, symmetry=params.symmetry)
-    _set_start(m, prepared.model, prepared)
+    try:
+        return _solve_milp(instance, options, params, solver)
+    except Unsolved as err:
+        return unsolved_result("milp", err)
+
+
+def _solve_milp(
+    instance: Instance, options: SolveOptions, params: MilpParams, solver: str
+) -> SolveResult:
+    prepared = prepare(
+        instance, options, params, bytes_per_nonzero=BYTES_PER_NONZERO, interruptible=True
+    )
+    try:
+        m = build_pyomo(prepared.model, symmetry=params.symmetry, deadline=prepared.deadline)
+        _set_start(m, prepared.model, prepared)
+        check_time(prepared.deadline)
+    except OutOfTime:
+        raise prepared.unsolved("time limit reached while building the model") from None
     build_seconds = time.perf_counter() - prepared.started
-    remaining = prepared.remaining()
     t0 = time.perf_counter()
-    if remaining is not None and remaining <= 0:
-        out: dict[str, Any] = {
-            "values": None,
-            "bound": None,
-            "timed_out": True,
-            "infeasible": False,
-            "termination": "no time left",
-        }
-    elif solver in ("highs", "appsi_highs"):
-        out = _solve_highs(m, prepared, options, remaining)
+    if solver in ("highs", "appsi_highs"):
+        out = _solve_highs(m, prepared, options)
     else:
-        out = _solve_legacy(solver, m, prepared, options, remaining)
+        out = _solve_legacy(solver, m, prepared, options, prepared.remaining())
     solve_seconds = time.perf_counter() - t0
     starts = None
     if out["values"] is not None:

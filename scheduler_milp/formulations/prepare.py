@@ -8,6 +8,11 @@ plan is never used: an optimal plan for total latency can end later
 (``tests/formulations/test_timeindexed.py``).  The time budget is the run's
 :class:`~scheduler_milp.model.deadline.Deadline`, so building counts against it; :func:`finish`
 turns a solver's answer into a :class:`SolveResult` with an honestly rounded bound.
+
+A model whose building runs past the deadline is abandoned: the builders check it between their
+steps (:class:`~.timeindexed.OutOfTime`), and the method answers with the plan it holds, the
+warm start or the upper-bound plan (:class:`Unsolved`, :func:`unsolved_result`; stop reason
+``time_limit``), also when too little time is left for the solver to load the model (``cpsat``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ from ..model.instance import Instance, IntArray
 from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason, round_bound
-from .timeindexed import MAX_NONZEROS, TimeIndexed, build, check_plan_fits, left_justify
+from .timeindexed import (
+    MAX_NONZEROS,
+    OutOfTime,
+    TimeIndexed,
+    build,
+    check_plan_fits,
+    left_justify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +73,58 @@ class Prepared:
         """Seconds left for the solver (None: no limit), never negative."""
         return self.deadline.remaining_or_none()
 
+    def unsolved(self, why: str) -> Unsolved:
+        """The :class:`Unsolved` of this model: its warm start, or else its upper-bound plan."""
+        if self.hint is not None:
+            return Unsolved(self.hint, self.hint_source, why, self.started, self.stats)
+        return Unsolved(
+            self.upper_bound_plan, self.upper_bound_source, why, self.started, self.stats
+        )
+
+
+class Unsolved(Exception):
+    """The time limit passed before a solver could start: ``plan`` (from ``source``) is the answer.
+
+    Raised by :func:`prepare` (with ``interruptible``) and by the methods' own build steps;
+    :func:`unsolved_result` turns it into the method's result.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        source: str,
+        why: str,
+        started: float,
+        stats: dict[str, Any] | None = None,
+    ):
+        super().__init__(why)
+        self.plan = plan
+        self.source = source
+        self.why = why
+        self.started = started
+        self.stats = dict(stats or {})
+
+
+def unsolved_result(method: str, err: Unsolved) -> SolveResult:
+    """The result of a method stopped by ``err``: its plan, no bound of its own, ``time_limit``."""
+    stats = dict(err.stats)
+    stats.update({"plan_source": err.source, "termination": err.why})
+    return SolveResult(
+        method,
+        err.plan.instance,
+        err.plan,
+        stop_reason=StopReason.TIME_LIMIT,
+        build_seconds=time.perf_counter() - err.started,
+        stats=stats,
+    )
+
 
 def prepare(
     instance: Instance,
     options: SolveOptions,
     params: ExactParams | None = None,
     bytes_per_nonzero: float | None = None,
+    interruptible: bool = False,
 ) -> Prepared:
     """Compute the upper bound, choose the warm start and build the time-indexed structure.
 
@@ -75,12 +133,17 @@ def prepare(
     (:func:`left_justify`: requests moved earlier while the plan stays valid; the objective can
     only drop).  ``params`` (default: read from ``options``) are the model's :class:`ExactParams`;
     ``bytes_per_nonzero`` (the solver's memory per nonzero) lets :func:`.timeindexed.build`
-    decline a model whose estimated memory exceeds the machine's cap before building it.
+    decline a model whose estimated memory exceeds the machine's cap before building it.  With
+    ``interruptible`` the fast plans respect the deadline (none started that would not end in
+    time, the first excepted) and a build that runs past it raises :class:`Unsolved` with the
+    best plan so far.
     """
     started = time.perf_counter()
     deadline = options.budget()
     p = ExactParams.of(options) if params is None else params
-    ub_source, baseline_plan = best_fast_plan(instance)
+    ub_source, baseline_plan = best_fast_plan(
+        instance, deadline=deadline if interruptible else None
+    )
     # left-justified plans are never worse and satisfy the left-shift dominance rows of cpsat
     ub_plan = left_justify(baseline_plan)
     user = options.warm_start
@@ -89,13 +152,19 @@ def prepare(
         user = left_justify(Plan.checked(instance, user.start_round))
     if user is not None and user.total_latency < ub_plan.total_latency:
         ub_plan, ub_source = user, "warm_start"
-    model = build(
-        instance,
-        ub_plan.total_latency,
-        max_nonzeros=p.max_nonzeros,
-        tight=p.tight_windows,
-        bytes_per_nonzero=bytes_per_nonzero,
-    )
+    try:
+        model = build(
+            instance,
+            ub_plan.total_latency,
+            max_nonzeros=p.max_nonzeros,
+            tight=p.tight_windows,
+            bytes_per_nonzero=bytes_per_nonzero,
+            deadline=deadline if interruptible else None,
+        )
+    except OutOfTime:
+        raise Unsolved(
+            ub_plan, ub_source, "time limit reached while building the model", started
+        ) from None
     hint: Plan | None = None
     hint_source = "none"
     if p.warm_start:

@@ -21,16 +21,46 @@ Everything is computed vectorised; no Python loop visits a (request, start, roun
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
 from ..model.plan import Plan, validate
 from ..model.result import ModelTooLarge
 
 #: Default refusal limit on the number of memory-row nonzeros (:class:`ModelTooLarge` beyond).
 MAX_NONZEROS = 5_000_000
+
+
+class OutOfTime(Exception):
+    """A model build or an evaluation ran past its deadline and was abandoned (what it had built
+    is dropped; the caller answers with what it held before)."""
+
+
+def check_time(deadline: Deadline | None) -> None:
+    """Raise :class:`OutOfTime` when ``deadline`` has passed (``None``: never)."""
+    if deadline is not None and deadline.expired():
+        raise OutOfTime
+
+
+#: nonzeros of rows built (or handed to a solver) between two checks of the deadline
+TERMS_PER_CHECK = 20_000
+
+
+def term_chunks(sizes: list[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive row ranges ``[first, last)`` of at most :data:`TERMS_PER_CHECK` nonzeros (rows
+    of ``sizes[r]`` nonzeros; one row alone may hold more)."""
+    first = total = 0
+    for r, size in enumerate(sizes):
+        if r > first and total + size > TERMS_PER_CHECK:
+            yield first, r
+            first, total = r, 0
+        total += size
+    if first < len(sizes):
+        yield first, len(sizes)
 
 
 def memory_cap() -> int:
@@ -97,24 +127,25 @@ class TimeIndexed:
         allowed = np.searchsorted(caps, rounds, side="right")  # K(T)
         # requests that can complete by T at all: earliest completion a_i + o_i <= T
         possible = np.searchsorted(np.sort(inst.arrival + inst.output_len), rounds, side="right")
-        keep = np.zeros(horizon + 1, dtype=bool)
-        keep[rounds[allowed < possible]] = True
-        # column (i, t) counts in every row T >= its completion: entries for T = end..horizon
-        per_col = horizon - end + 1
+        kept = rounds[allowed < possible]  # the rows T that cut, ascending
+        # column (i, t) counts in every kept row T >= its completion: rows first_row.. of ``kept``
+        # (only the kept rows' entries are generated: all rounds' would be n_cols * horizon)
+        first_row = np.searchsorted(kept, end, side="left")
+        per_col = len(kept) - first_row
         ent_col = np.repeat(np.arange(self.n_cols, dtype=np.int64), per_col)
         offs = np.zeros(self.n_cols + 1, dtype=np.int64)
         offs[1:] = np.cumsum(per_col)
-        ent_round = end[ent_col] + np.arange(len(ent_col), dtype=np.int64) - offs[ent_col]
-        rows = _rows(ent_round, ent_col, np.ones(len(ent_col), dtype=np.int64), keep, 0)
-        # per-row right-hand sides differ: keep them in ``data`` of a separate array
-        rhs = allowed[rows.round_of_row - 1]
+        ent_row = first_row[ent_col] + np.arange(len(ent_col), dtype=np.int64) - offs[ent_col]
+        order = np.argsort(ent_row, kind="stable")  # by row, then by column
+        indptr = np.zeros(len(kept) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.bincount(ent_row, minlength=len(kept)))
         return SparseRows(
-            rows.data,
-            rows.indices,
-            rows.indptr,
-            rows.round_of_row,
+            np.ones(len(ent_col), dtype=np.int64),
+            ent_col[order],
+            indptr,
+            kept,
             0,
-            rhs_per_row=rhs.astype(np.int64),
+            rhs_per_row=allowed[kept - 1].astype(np.int64),
         )
 
     @property
@@ -278,6 +309,7 @@ def build(
     tight: bool = True,
     latest_override: IntArray | None = None,
     bytes_per_nonzero: float | None = None,
+    deadline: Deadline | None = None,
 ) -> TimeIndexed:
     """Build the time-indexed structure for plans of total latency at most ``upper_bound``.
 
@@ -285,7 +317,9 @@ def build(
     horizon is wrong; never use it to solve).  Raises
     :class:`~scheduler_milp.model.result.ModelTooLarge` (a ``ValueError``) before building when
     the memory rows would hold more than ``max_nonzeros`` nonzeros, or, given the solver's
-    ``bytes_per_nonzero``, when the model would take more than :func:`memory_cap`.
+    ``bytes_per_nonzero``, when the model would take more than :func:`memory_cap`; and
+    :class:`OutOfTime` when ``deadline`` passes between two of its steps (each a few vectorised
+    passes over the entries).
     """
     inst = instance
     n = inst.n
@@ -306,6 +340,7 @@ def build(
     latest = latest_starts(inst, upper_bound, tight=tight)
     if latest_override is not None:
         latest = np.maximum(np.asarray(latest_override, dtype=np.int64), a)
+    check_time(deadline)
     window = latest - a + 1
     col_offset = np.zeros(n + 1, dtype=np.int64)
     col_offset[1:] = np.cumsum(window)
@@ -325,6 +360,7 @@ def build(
     ent_req = col_request[ent_col]
     ent_mem = np.asarray(inst.mem(ent_req, k), dtype=np.int64)
     horizon = int((latest + o).max())
+    check_time(deadline)
 
     # rounds that are some column's last round (the only rows that can bind, see module doc)
     is_last = np.zeros(horizon, dtype=bool)
@@ -336,10 +372,12 @@ def build(
     kmax = np.minimum(rounds - a[:, None] + 1, o[:, None])
     biggest = np.where(covered, inst.mem(np.arange(n)[:, None], np.maximum(kmax, 1)), 0)
     keep_mem = is_last & (biggest.sum(axis=0) > inst.memory_budget)
+    check_time(deadline)
     memory_rows = _rows(ent_round, ent_col, ent_mem, keep_mem, inst.memory_budget)
 
     batch_rows = None
     if inst.max_batch is not None:
+        check_time(deadline)
         keep_batch = is_last & (covered.sum(axis=0) > inst.max_batch)
         batch_rows = _rows(
             ent_round, ent_col, np.ones(n_ent, dtype=np.int64), keep_batch, inst.max_batch

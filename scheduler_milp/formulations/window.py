@@ -118,8 +118,9 @@ def solve_window(
     included) and ``deterministic_time`` (CP-SAT's deterministic work units; with ``workers=1``
     this makes the result reproducible) bound the solve.  ``symmetry`` orders the starts of
     identical free requests (same prompt, output, arrival and domain), a valid symmetry break.
-    Returns the hint unchanged when the solver finds nothing better or the window is too big
-    (``stats["refused"]``, status ``TOO_LARGE``; counted before the rows are built).
+    Returns the hint unchanged when the solver finds nothing better, the window is too big
+    (``stats["refused"]``, status ``TOO_LARGE``; counted before the rows are built) or building it
+    took all of ``time_limit`` (status ``TIME_LIMIT``; CP-SAT is not started).
     """
     from ortools.sat.python import cp_model
 
@@ -253,23 +254,18 @@ def solve_window(
     proto.solution_hint.vars.extend(range(base, base + n_cols))
     proto.solution_hint.values.extend((col_start == hint[col_req]).astype(np.int64).tolist())
 
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    prm.num_workers = max(1, int(workers))
-    prm.random_seed = int(seed)
-    prm.relative_gap_limit = 0.0
-    prm.absolute_gap_limit = 0.0
-    # Windows are solved many times: the default presolve spends seconds on symmetry detection and
-    # constraint-inclusion checks of the wide memory rows and rarely pays off here.
-    prm.symmetry_level = 0
-    prm.presolve_inclusion_work_limit = 0
-    prm.find_big_linear_overlap = False
-    prm.max_presolve_iterations = 1
     build_seconds = time.perf_counter() - t_begin
-    if time_limit is not None:
-        prm.max_time_in_seconds = max(0.01, float(time_limit) - build_seconds)
-    if deterministic_time is not None:
-        prm.max_deterministic_time = float(deterministic_time)
+    if time_limit is not None and float(time_limit) <= build_seconds:
+        # building took the time: CP-SAT is not started
+        return WindowResult(
+            start[free].copy(), hint_obj, hint_obj, False, "TIME_LIMIT", build_seconds, 0.0, stats
+        )
+    solver = _solver(
+        seed,
+        workers,
+        None if time_limit is None else time_limit - build_seconds,
+        deterministic_time,
+    )
     t_solve = time.perf_counter()
     status = solver.solve(model)
     solve_seconds = time.perf_counter() - t_solve
@@ -306,6 +302,31 @@ def solve_window(
     return WindowResult(
         start[free].copy(), hint_obj, hint_obj, False, name, build_seconds, solve_seconds, stats
     )
+
+
+def _solver(
+    seed: int, workers: int, time_limit: float | None, deterministic_time: float | None
+) -> Any:
+    """A CP-SAT solver for windows: zero gap limits, a light presolve, the given limits."""
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.num_workers = max(1, int(workers))
+    prm.random_seed = int(seed)
+    prm.relative_gap_limit = 0.0
+    prm.absolute_gap_limit = 0.0
+    # Windows are solved many times: the default presolve spends seconds on symmetry detection and
+    # constraint-inclusion checks of the wide memory rows and rarely pays off here.
+    prm.symmetry_level = 0
+    prm.presolve_inclusion_work_limit = 0
+    prm.find_big_linear_overlap = False
+    prm.max_presolve_iterations = 1
+    if time_limit is not None:
+        prm.max_time_in_seconds = max(0.01, float(time_limit))
+    if deterministic_time is not None:
+        prm.max_deterministic_time = float(deterministic_time)
+    return solver
 
 
 def _identical_groups(*keys: IntArray) -> list[IntArray]:

@@ -27,7 +27,8 @@ def improvement_start(
     The start is ``options.warm_start`` or the best plan of the fast methods in ``params.start``
     (default :data:`~scheduler_milp.baselines.best.FAST_METHODS`).  The run's deadline
     (``default_time`` seconds when neither a time nor an iteration limit is set) covers finding
-    the start, so the time left is what remains of it (``None``: no time limit).
+    the start (no fast method is started that would not end in time, the first excepted), so the
+    time left is what remains of it (``None``: no time limit).
     """
     t0 = time.perf_counter()
     deadline = options.budget()
@@ -37,7 +38,7 @@ def improvement_start(
         start_name, start_plan = "warm_start", options.warm_start
     else:
         start_name, start_plan = best_fast_plan(
-            instance, FAST_METHODS if params.start is None else params.start
+            instance, FAST_METHODS if params.start is None else params.start, deadline
         )
     return start_name, start_plan, deadline.remaining_or_none(), time.perf_counter() - t0
 

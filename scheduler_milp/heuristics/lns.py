@@ -20,7 +20,10 @@ a window that hits its work limit shrinks it by a quarter (down to ``min_k``).
 Determinism: windows run CP-SAT with one worker and a *deterministic* work limit
 (``window_dtime``), so given the seed and an iteration budget the trajectory is reproducible.  The
 wall-clock time limit is a safety net only: when it cuts a window short, the run is not
-reproducible (it still returns a valid plan that is never worse than the start).
+reproducible (it still returns a valid plan that is never worse than the start).  The time limit
+covers finding the start plan (no fast method is started that would not end in time, the first
+excepted) and importing CP-SAT (started in the background when the method is called): no window
+starts before that import is done, and none once the time is up.
 
 When the whole instance fits in one window (``n <= max_k`` and ``n <= whole_max_n``) the first
 iteration frees every request with the valid horizon of docs/model.md
@@ -41,10 +44,12 @@ from typing import Any
 import numpy as np
 
 from ..baselines.best import best_fast_plan
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.params import MethodParams
 from ..model.plan import Plan, memory_per_round
 from ..model.result import SolveOptions, SolveResult, StopReason
+from .warmup import CP_SAT
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +191,9 @@ def improve(
     sweep_pos = 0
     dtime_total = 0.0
 
+    cp_sat = CP_SAT.ready(Deadline(deadline))  # False: the import outlasted the time limit
     # ---- the whole instance in one window (tiny instances): an exact solve with the valid horizon
-    if n <= prm.max_k and n <= prm.whole_max_n:
+    if cp_sat and n <= prm.max_k and n <= prm.whole_max_n:
         free = np.arange(n)
         latest = objective - int(inst.output_len.sum()) + inst.arrival
         left = deadline - time.perf_counter()
@@ -223,8 +229,8 @@ def improve(
                 {"deterministic_time": dtime_total, "final_k": k},
             )
 
-    stop = StopReason.COMPLETED
-    while True:
+    stop = StopReason.COMPLETED if cp_sat else StopReason.TIME_LIMIT
+    while cp_sat:
         left = deadline - time.perf_counter()
         reason = _stop_reason(it, iteration_limit, left, stall, max_stall, stop_when)
         if reason is not None:
@@ -301,11 +307,12 @@ def solve_lns(instance: Instance, options: SolveOptions | None = None) -> SolveR
     options = options or SolveOptions()
     params = LnsParams.of(options)
     deadline = options.budget()
+    CP_SAT.start()  # imports while the start plan is found
     t0 = time.perf_counter()
     if options.warm_start is not None:
         plan, source = options.warm_start, "warm_start"
     else:
-        source, plan = best_fast_plan(instance)
+        source, plan = best_fast_plan(instance, deadline=deadline)
     build = time.perf_counter() - t0
     out = improve(
         instance,

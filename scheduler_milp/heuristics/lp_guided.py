@@ -17,7 +17,9 @@ plan's proven lower bound.
 The LP's horizon comes from the best fast plan's objective (the valid horizon of docs/model.md).
 The LP is declined (:class:`~scheduler_milp.model.result.ModelTooLarge`, one line, printed by the
 CLI) when the model would exceed the time-indexed builder's nonzero limit, which happens on
-backlogs of a few hundred requests with long outputs.
+backlogs of a few hundred requests with long outputs.  The time limit covers the fast plans,
+building and solving the LP; when it passes before the LP is solved, the method ends with one
+line (``RuntimeError``): without the LP there is no order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 from ..baselines.best import best_fast_plan
 from ..baselines.engine import priority_from_keys, priority_walk
 from ..baselines.serving import decode_priority
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
 from ..model.params import MethodParams
 from ..model.plan import Plan
@@ -50,15 +53,18 @@ class LpSwapParams(MethodParams):
 
 
 def lp_order(
-    instance: Instance, time_limit: float | None = None
+    instance: Instance, time_limit: float | None = None, deadline: Deadline | None = None
 ) -> tuple[IntArray, np.ndarray, float, Plan]:
-    """``(order, mean_start, lp_value, horizon_plan)``: the LP mean-start order and its inputs."""
+    """``(order, mean_start, lp_value, horizon_plan)``: the LP mean-start order and its inputs.
+
+    ``deadline`` (instead of ``time_limit``) covers the best fast plan and building the LP too.
+    """
     from ..formulations.lp import lp_relaxation
 
-    _, ub_plan = best_fast_plan(instance)
+    _, ub_plan = best_fast_plan(instance, deadline=deadline)
     try:
         value, mean = lp_relaxation(
-            instance, upper_bound=ub_plan.total_latency, time_limit=time_limit
+            instance, upper_bound=ub_plan.total_latency, time_limit=time_limit, deadline=deadline
         )
     except ModelTooLarge as err:
         raise ModelTooLarge(
@@ -127,8 +133,7 @@ def _run(instance: Instance, options: SolveOptions, swap: bool) -> SolveResult:
     span = LpSwapParams.of(options).span if swap else 0
     t0 = time.perf_counter()
     deadline = options.budget()
-    left = deadline.remaining_or_none()
-    order, mean, value, _ = lp_order(instance, time_limit=None if left is None else max(0.01, left))
+    order, mean, value, _ = lp_order(instance, deadline=deadline)
     t1 = time.perf_counter()
     plan = decode_priority(instance, order, blocking=False)
     stats: dict[str, Any] = {

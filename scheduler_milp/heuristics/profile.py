@@ -22,7 +22,10 @@ compiled with numba (``cache=True``: the machine code is kept next to this modul
 user cache when that is not writable, so only the first process pays for compiling).  A
 ``repack`` move is one call of :meth:`Profile.place_earliest` for all its freed requests: its
 steps are too short for numpy expressions over windows of rounds, whose interpreter and
-allocation overhead would dominate.
+allocation overhead would dominate.  Compiling (or loading from the cache) takes seconds and cannot
+be interrupted: the methods ask :data:`WARMUP` first
+(:class:`~scheduler_milp.heuristics.warmup.Warmup`), which compiles every kernel in a background
+thread and is waited for only until their deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from numba import njit
 
 from ..model.instance import Instance, IntArray
 from ..model.plan import batch_size_per_round, memory_per_round
+from .warmup import Warmup
 
 
 @njit(cache=True, nogil=True)
@@ -291,3 +295,24 @@ class Profile:
     def objective(self) -> int:
         """Total latency of the current start rounds."""
         return int((self.start + self.output - self.arrival).sum())
+
+
+def _warm_up() -> None:
+    """Call every kernel once, through :class:`Profile`, on a tiny instance (the argument types of
+    every real call: read-only ``int64`` instance arrays, ``int64`` orders, Python integers)."""
+    inst = Instance.create(4, [1, 1, 2], [2, 1, 1], [0, 0, 1], name="warm-up", max_batch=2)
+    prof = Profile(inst)
+    order = np.arange(inst.n, dtype=np.int64)
+    prof.place_earliest(order, 0)
+    prof.compact(order)
+    prof.compact(order, 2)
+    prof.remove_all(order[:1])
+    prof.set_starts(order[:1], prof.start[:1].copy())
+    prof.remove(0)
+    prof.earliest(0, 0, 3)
+    prof.place(0, prof.earliest_after(0, 0))
+    Profile(inst, prof.start)
+
+
+#: the kernels' first call (compiling or loading them), made in a background thread
+WARMUP = Warmup("compiling the earliest-fit kernels", _warm_up)

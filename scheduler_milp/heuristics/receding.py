@@ -19,7 +19,11 @@ so the result is reproducible; the run's time limit bounds the whole run: when i
 remaining requests are placed at their earliest fit in priority order
 (``stats["fallback_requests"]``).  A window the solver does not improve keeps its
 hint.  The final plan passes the validator; should it not, the decoder's plan of the same order
-is returned instead.
+is returned instead.  The time limit covers the priority order (the best fast plan's methods are
+not started past it, the first excepted) and compiling the earliest-fit kernels of
+:mod:`.profile`: when that outlasts the limit, the plan the order comes from (``best``), or else
+the decoder's plan of the order, is returned (``stats["fallback"]`` ``"decoder"``, stop reason
+``time_limit``).
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ import numpy as np
 
 from ..baselines.best import best_fast_plan
 from ..baselines.serving import decode_priority, sf_priority, svf_priority
+from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
 from ..model.params import MethodParams
 from ..model.plan import Plan, validate
 from ..model.result import SolveOptions, SolveResult, StopReason
-from .profile import Profile
+from .profile import WARMUP, Profile
+from .warmup import CP_SAT
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +60,17 @@ class RhParams(MethodParams):
     window_dtime: float = 1.0
 
 
-def _priority(instance: Instance, which: str) -> tuple[IntArray, str]:
+def _priority(
+    instance: Instance, which: str, deadline: Deadline
+) -> tuple[IntArray, str, Plan | None]:
+    """The priority order, its name, and the plan it comes from (``best``; ``None`` otherwise)."""
     if which == "svf":
-        return svf_priority(instance), "svf"
+        return svf_priority(instance), "svf", None
     if which == "sf":
-        return sf_priority(instance), "sf"
+        return sf_priority(instance), "sf", None
     if which == "best":
-        name, plan = best_fast_plan(instance)
-        return plan.order().astype(np.int64), name
+        name, plan = best_fast_plan(instance, deadline=deadline)
+        return plan.order().astype(np.int64), name, plan
     raise ValueError(f"rh: order must be best, svf or sf (got {which!r})")
 
 
@@ -107,7 +116,7 @@ def receding_horizon(
         hint = {i: int(profile.start[i]) for i in win}
         profile.remove_all(win_arr)
         new = dict(hint)
-        if time.perf_counter() < deadline and len(win) > 1:
+        if time.perf_counter() < deadline and len(win) > 1 and CP_SAT.ready(Deadline(deadline)):
             stats["windows"] += 1
             members = np.asarray(committed + win, dtype=np.int64)
             sub = inst.subset(members, name=f"{inst.name}-rh")
@@ -151,27 +160,37 @@ def solve_rh(instance: Instance, options: SolveOptions | None = None) -> SolveRe
     p = RhParams.of(options)
     t0 = time.perf_counter()
     deadline = options.budget()
-    priority, order_name = _priority(instance, p.order)
+    WARMUP.start()  # compiles (and imports CP-SAT) while the priority order is found
+    CP_SAT.start()
+    priority, order_name, ordered = _priority(instance, p.order, deadline)
     t1 = time.perf_counter()
-    starts, stats = receding_horizon(
-        instance,
-        priority,
-        window=p.window,
-        commit=p.commit,
-        window_dtime=p.window_dtime,
-        deadline=deadline.at,
-        seed=options.seed,
-    )
-    stats["order"] = order_name
-    if validate(instance, starts):
-        # cannot happen if the windows keep their promise; never hand out an invalid plan
-        log.warning("rh: window plan invalid, returning the decoder's plan of the same order")
-        plan = decode_priority(instance, priority)
-        stats["fallback"] = "decoder"
+    stop = StopReason.COMPLETED
+    if not WARMUP.ready(deadline):  # compiling the kernels outlasted the time limit
+        # the plan the order comes from, or the decoder's plan of the order
+        plan = ordered if ordered is not None else decode_priority(instance, priority)
+        stats: dict[str, Any] = {"fallback": "decoder", "kernels": "not compiled in time"}
+        stop = StopReason.TIME_LIMIT
     else:
-        plan = Plan.checked(instance, starts)
-    stop = StopReason.TIME_LIMIT if stats["fallback_requests"] else StopReason.COMPLETED
-    log.info("rh: objective %d over %d windows", plan.total_latency, stats["windows"])
+        starts, stats = receding_horizon(
+            instance,
+            priority,
+            window=p.window,
+            commit=p.commit,
+            window_dtime=p.window_dtime,
+            deadline=deadline.at,
+            seed=options.seed,
+        )
+        if stats["fallback_requests"]:
+            stop = StopReason.TIME_LIMIT
+        if validate(instance, starts):
+            # cannot happen if the windows keep their promise; never hand out an invalid plan
+            log.warning("rh: window plan invalid, returning the decoder's plan of the same order")
+            plan = decode_priority(instance, priority)
+            stats["fallback"] = "decoder"
+        else:
+            plan = Plan.checked(instance, starts)
+    stats["order"] = order_name
+    log.info("rh: objective %d over %d windows", plan.total_latency, stats.get("windows", 0))
     return SolveResult(
         "rh",
         instance,

@@ -46,7 +46,10 @@ search runs.
 Every accepted move keeps the plan feasible by construction, the result is validated by
 :meth:`Plan.checked`, and it is never worse than the start plan (the best plan seen is kept,
 the start among them).  With an iteration limit (and no time limit reached) the result is
-deterministic for a seed; the run's time budget (default 10 s) covers finding the start plan too.
+deterministic for a seed; the run's time budget (default 10 s) covers finding the start plan too,
+and compiling the kernels of :mod:`.profile` (started in the background when the method is
+called): when that outlasts the time limit, the start plan is returned (stop reason
+``time_limit``, ``stats["kernels"]`` ``"not compiled in time"``).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from ..model.params import MethodParams
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 from .improvement import improvement_result, improvement_start
-from .profile import Profile
+from .profile import WARMUP, Profile
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +124,11 @@ def insertion_starts(
     instance: Instance, order: IntArray, deadline: float = math.inf
 ) -> IntArray | None:
     """Serial schedule generation: each request in ``order`` starts at its earliest feasible round
-    next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``.
+    next to those placed before it (it may go before them: backfilling); ``None`` past ``deadline``
+    (compiling the kernels included).
     """
+    if not WARMUP.ready(Deadline(deadline)):
+        return None
     prof = Profile(instance)
     order = np.asarray(order, dtype=np.int64)
     for first in range(0, order.size, 256):  # compiled chunks, the deadline checked between
@@ -243,6 +249,10 @@ def repack(
     volume = instance.volume
     start_obj = start_plan.total_latency
     trajectory: list[tuple[float, int]] = [(0.0, start_obj)]
+    if not WARMUP.ready(Deadline(deadline)):  # compiling the kernels outlasted the time limit
+        stats = _stats(0, 0, 0, {}, 0, None, trajectory, start_obj, StopReason.TIME_LIMIT, t0)
+        stats["kernels"] = "not compiled in time"
+        return start_plan, stats
 
     def note(obj: int) -> None:
         trajectory.append((round(time.perf_counter() - t0, 4), obj))
@@ -338,20 +348,48 @@ def repack(
         compaction_pass()
     # best_obj <= start_obj: it starts at the start plan's objective (or the better insertion plan)
     plan = Plan.checked(instance, best_start)
-    elapsed = time.perf_counter() - t0
-    stats: dict[str, Any] = {
+    stats = _stats(
+        iterations,
+        accepted,
+        improving,
+        gains,
+        compact_gain,
+        insertion_objective,
+        trajectory,
+        start_obj,
+        why,
+        t0,
+    )
+    return plan, stats
+
+
+def _stats(
+    iterations: int,
+    accepted: int,
+    improving: int,
+    gains: dict[str, int],
+    compact_gain: int,
+    insertion_objective: int | None,
+    trajectory: list[tuple[float, int]],
+    start_objective: int,
+    why: StopReason,
+    t0: float,
+) -> dict[str, Any]:
+    """``repack``'s stats (``gains``: per neighbourhood and order, 0 where missing)."""
+    return {
         "iterations": iterations,
         "accepted_moves": accepted,
         "improving_moves": improving,
-        "gain_by_move": gains,
+        "gain_by_move": {
+            f"{a}/{b}": gains.get(f"{a}/{b}", 0) for a in NEIGHBOURHOODS for b in ORDERS
+        },
         "compaction_gain": compact_gain,
         "insertion_objective": insertion_objective,
         "trajectory": trajectory,
-        "start_objective": start_plan.total_latency,
+        "start_objective": start_objective,
         "stop": why.value,
-        "moves_per_second": iterations / max(elapsed, 1e-9),
+        "moves_per_second": iterations / max(time.perf_counter() - t0, 1e-9),
     }
-    return plan, stats
 
 
 def solve_repack(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
@@ -362,6 +400,7 @@ def solve_repack(instance: Instance, options: SolveOptions | None = None) -> Sol
     """
     options = options or SolveOptions()
     p = RepackParams.of(options)
+    WARMUP.start()  # compiles while the start plan is found
     start_name, start_plan, time_limit, build_seconds = improvement_start(instance, options, p)
     t1 = time.perf_counter()
     plan, stats = repack(

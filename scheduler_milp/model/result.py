@@ -204,9 +204,9 @@ class SolveResult:
             out["stats"] = _jsonable(self.stats)
         return out
 
-    def write(self, path: str) -> None:
-        """Write the plan file atomically."""
-        write_json_atomic(path, self.to_plan_dict())
+    def write(self, path: str, extra: dict[str, Any] | None = None) -> None:
+        """Write the plan file atomically (``extra`` keys added, e.g. ``timing``)."""
+        write_json_atomic(path, {**self.to_plan_dict(), **(extra or {})})
 
     def summary(self) -> str:
         """A short human summary: method, status, objective, average, bound, gap, times."""

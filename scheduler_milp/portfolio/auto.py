@@ -39,9 +39,21 @@ order above.
 
 **Time.**  ``options.time_limit`` (default :data:`DEFAULT_TIME_LIMIT`) is the run's
 :class:`~scheduler_milp.model.deadline.Deadline` (``options.budget()``); the phases end
-``reserve`` seconds before it (scaled by ``limit / 10`` below 10 s), kept for building the result.
-The shares are of wall-clock time, so two runs with the same seed can differ when the machine's
-speed or load differs.
+``reserve`` seconds before it (scaled by ``limit / 10`` below 10 s), kept for building the result,
+and the second process is waited for until then.  The shares are of wall-clock time, so two runs
+with the same seed can differ when the machine's speed or load differs.
+
+**Deterministic mode.**  With ``work`` (an :class:`AutoParams` field, ``--param work=W``) or else
+``options.iteration_limit`` set, every phase gets a share of the *work* left instead of the time
+left (the same shares), counted in work units (:data:`WORK_UNIT`): ``repack`` a number of moves,
+the Lagrangian a number of subgradient steps (no column generation, whose master LPs have no work
+limit), the LP a number of simplex iterations, ``cpsat`` a deterministic time with one worker,
+``lns`` a number of windows (CP-SAT with one worker and a deterministic limit each).  Everything
+runs in this process, in the order above, with one thread; every fast method runs.  Without a
+time limit nothing reads the clock, so the same instance, seed and work give the same plan and
+bound on any machine and load; a time limit given as well is a safety net only (a run it cuts
+short ends with stop reason ``time_limit`` and is not reproducible).  A run that used its work
+ends with stop reason ``iteration_limit``.
 
 **Result.**  The run stops as soon as the bound meets the objective (status ``optimal``, derived
 by :class:`~scheduler_milp.model.result.SolveResult`).  A phase whose method declines the instance
@@ -60,6 +72,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..formulations.timeindexed import estimate_nonzeros
 from ..heuristics.lns import WHOLE_WINDOW_BOUND_SOURCE
@@ -84,6 +97,16 @@ DEFAULT_TIME_LIMIT = 60.0
 
 #: the exact methods phases 3 and 7 try, in this order (the first that accepts the size runs)
 EXACT_METHODS = ("cpsat", "dp", "milp")
+
+#: what one unit of ``work`` buys each phase in deterministic mode: about half a second of one
+#: core on the 1,000-request benchmark backlogs (docs/portfolio.md, "Deterministic mode")
+WORK_UNIT: dict[str, float] = {
+    "repack": 2_000,  # moves
+    "lagrange": 30,  # subgradient steps (column generation's master LPs have no work limit)
+    "lp": 2_000,  # simplex iterations
+    "cpsat": 1.0,  # CP-SAT deterministic time (one worker)
+    "lns": 1,  # windows
+}
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,9 @@ class AutoParams(MethodParams):
         10.0  # below this time limit a second process does not pay for its start
     )
     lns_min_seconds: float = 1.0  # lns does not start with less left while OR-Tools is not loaded
+    # deterministic mode: the run's work in units of WORK_UNIT (None: options.iteration_limit;
+    # both None: wall-clock shares)
+    work: int | None = None
 
 
 def _cp_sat_loaded() -> bool:
@@ -138,6 +164,21 @@ class _Run:
     params: AutoParams
     state: PortfolioState
     limit: float  # the time limit in seconds (the default one when none was given)
+    work: float | None = None  # deterministic mode: the work units left (None: wall-clock shares)
+    work_given: int | None = None  # deterministic mode: the run's work
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the phases get shares of the work instead of the time (module docstring)."""
+        return self.work is not None
+
+    def take_work(self, method: str, share: float) -> int:
+        """Deterministic mode: ``share`` of the work left, taken from it, in ``method``'s own
+        units (:data:`WORK_UNIT`, at least 1)."""
+        assert self.work is not None
+        units = share * self.work
+        self.work -= units
+        return max(1, round(units * WORK_UNIT[method]))
 
     def phase(self, name: str, fn: Callable[[_Run], None]) -> None:
         """Run ``fn`` as phase ``name``: not once the plan is proven or the time is up;
@@ -165,17 +206,24 @@ class _Run:
         warm: bool = True,
         seed_offset: int = 0,
         progress: Callable[[Plan], None] | None = None,
+        iterations: int | None = None,
+        params: dict[str, Any] | None = None,
     ) -> SolveOptions:
-        """Options of a method run by a phase: ``seconds`` (at least 0.05), no parameters of its own,
-        warm-started with the best plan, stopped once a bound proves the plan optimal."""
+        """Options of a method run by a phase: ``seconds`` (at least 0.05), no parameters of its own
+        but ``params``, warm-started with the best plan, stopped once a bound proves the plan
+        optimal.  Deterministic mode: ``iterations`` and one thread, and instead of ``seconds`` the
+        time left when a time limit was given (a safety net), none otherwise."""
+        time_limit: float | None = max(0.05, seconds)
+        if self.deterministic:
+            time_limit = max(0.05, self.state.left()) if self.state.deadline.limited else None
         return SolveOptions(
-            time_limit=max(0.05, seconds),
+            time_limit=time_limit,
             seed=self.options.seed + seed_offset,
-            threads=self.options.threads,
+            threads=1 if self.deterministic else self.options.threads,
             solver=self.options.solver,
             warm_start=self.state.plan if warm else None,
-            iteration_limit=None,
-            params={},
+            iteration_limit=iterations,
+            params=dict(params or {}),
             verbose=False,  # -v asks for auto's progress lines, not every solver's log
             stop=self.state.should_stop,  # a proof from the second process, or the caller's stop
             progress=progress,
@@ -190,19 +238,37 @@ class _Run:
 
 def _start(instance: Instance, options: SolveOptions) -> _Run:
     """The run's parameters and state (the phases end ``reserve`` before the time limit), with the
-    caller's warm start, if any, offered like any other plan (validated at the end)."""
+    caller's warm start, if any, offered like any other plan (validated at the end).  In
+    deterministic mode a run without a time limit has none (not the default one)."""
     params = AutoParams.of(options)
+    work = params.work if params.work is not None else options.iteration_limit
     limit = DEFAULT_TIME_LIMIT if options.time_limit is None else float(options.time_limit)
     budget = options.budget()
-    if not budget.limited:  # no time limit given: the default one, from now
+    if not budget.limited and work is None:  # no time limit given: the default one, from now
         budget = Deadline.after(limit)
-    deadline = Deadline(budget.at - params.reserve * min(1.0, limit / 10))
+    deadline = (
+        Deadline(budget.at - params.reserve * min(1.0, limit / 10)) if budget.limited else budget
+    )
     state = PortfolioState(
         instance, deadline, interrupted=options.stop, on_improvement=options.on_improvement
     )
-    run = _Run(instance, options, params, state, limit)
+    run = _Run(instance, options, params, state, limit, None if work is None else float(work), work)
     run.state.offer_plan(options.warm_start, "warm_start")
     return run
+
+
+def _warm_up(run: _Run) -> None:
+    """Start compiling (or loading) the kernels of ``repack`` and, when the bound phases will run
+    in this process, of the sawtooth lift, in the background while the first phases run."""
+    from ..bounds.lagrangian import LIFT_WARMUP
+    from ..heuristics.profile import WARMUP
+
+    WARMUP.start()
+    p = run.params
+    if run.deterministic or not (
+        run.options.threads >= 2 and p.parallel and run.limit >= p.parallel_min_seconds
+    ):
+        LIFT_WARMUP.start()
 
 
 def quick_bounds(run: _Run) -> None:
@@ -215,13 +281,17 @@ def quick_bounds(run: _Run) -> None:
 
 def fast_plans(run: _Run) -> None:
     """Phase 2: the fast methods one by one, ``svf`` first, within ``fast_share`` (the first always runs)."""
-    from ..baselines.best import FAST_METHODS
+    from ..baselines.best import FAST_METHODS, best_first
 
     state = run.state
     until = state.deadline.share(run.params.fast_share)
     slowest = 0.0
-    for name in sorted(FAST_METHODS, key=lambda m: (m != "svf", m != "sf")):
-        if state.plan is not None and (state.left() < 1.5 * slowest or until.remaining() < slowest):
+    for name in best_first(FAST_METHODS):
+        # deterministic mode: every fast method runs (unless a safety-net time limit passed)
+        pace = not run.deterministic and (
+            state.left() < 1.5 * slowest or until.remaining() < slowest
+        )
+        if state.plan is not None and (pace or state.left() <= 0):
             state.skipped[name] = "no time left"
             continue
         t0 = time.perf_counter()
@@ -230,10 +300,14 @@ def fast_plans(run: _Run) -> None:
 
 
 def _fast_plan(run: _Run, name: str) -> None:
-    """Offer the plan of the fast method ``name``; a decline or a failure is noted, not raised."""
+    """Offer the plan of the fast method ``name`` (the first without a time limit, the others
+    stopped at the deadline); a decline or a failure is noted, not raised."""
     state = run.state
+    options = run.sub_options(state.left(), warm=False)
+    if state.plan is None:  # there is no answer without a plan: the first runs to its end
+        options.time_limit = None
     try:
-        state.offer_plan(run.solve(name, run.sub_options(state.left(), warm=False)).plan, name)
+        state.offer_plan(run.solve(name, options).plan, name)
     except (ModelTooLarge, RuntimeError) as err:  # declines the instance, or ran out of time
         state.skipped[name] = str(err)
     except Exception as err:  # a bug in one method must not cost the others their turn
@@ -252,12 +326,19 @@ def exact_goes_first(run: _Run) -> bool:
 
 
 def exact(run: _Run) -> None:
-    """Phases 3 and 7: the first exact method that accepts the size, warm-started, ``exact_share``."""
-    name = next((m for m in EXACT_METHODS if _accepts(m, run.instance.n)), None)
+    """Phases 3 and 7: the first exact method that accepts the size, warm-started, ``exact_share``
+    (deterministic mode: ``cpsat`` only, with its share of the work as deterministic time)."""
+    methods = ("cpsat",) if run.deterministic else EXACT_METHODS
+    name = next((m for m in methods if _accepts(m, run.instance.n)), None)
     if name is None:
         run.state.skipped["exact"] = "no exact method accepts this size"
         return
-    res = run.solve(name, run.sub_options(run.state.left() * run.params.exact_share))
+    if run.deterministic:
+        dtime = run.take_work("cpsat", run.params.exact_share)
+        options = run.sub_options(0.0, params={"deterministic_time": dtime})
+    else:
+        options = run.sub_options(run.state.left() * run.params.exact_share)
+    res = run.solve(name, options)
     run.state.offer_plan(res.plan, name)
     if res.lower_bound is not None and res.stats.get("bound_source") != TRIVIAL_BOUND_SOURCE:
         run.state.offer_bound(res.lower_bound, name)
@@ -271,9 +352,12 @@ def _repack(run: _Run, phase: str, fraction: float, seed_offset: int = 0) -> Non
     def progress(plan: Plan) -> None:  # a long search's best so far: logged and in the history now
         state.offer_plan(plan, "repack")
 
+    moves = run.take_work("repack", fraction) if run.deterministic else None
     res = run.solve(
         "repack",
-        run.sub_options(state.left() * fraction, seed_offset=seed_offset, progress=progress),
+        run.sub_options(
+            state.left() * fraction, seed_offset=seed_offset, progress=progress, iterations=moves
+        ),
     )
     state.offer_plan(res.plan, "repack")
     state.searched[phase] = res.stats
@@ -305,6 +389,7 @@ def start_bound_worker(run: _Run) -> BoundWorker | None:
         not state.closed()
         and run.options.threads >= 2
         and params.parallel
+        and not run.deterministic
         and run.limit >= params.parallel_min_seconds
         and state.left() > 1.0
     )
@@ -333,6 +418,13 @@ def lagrange(run: _Run) -> None:
     plan = run.state.plan
     assert plan is not None
     offer = run.state.offer_bound
+    if run.deterministic:  # iterations instead of seconds (no clock, or the safety net's)
+        iterations = run.take_work("lagrange", run.params.lagrange_share)
+        left = run.state.left() if run.state.deadline.limited else None
+        lagrange_bounds(
+            run.instance, plan, left, lambda s, b: offer(b, s), iterations, "subgradient"
+        )
+        return
     lagrange_bounds(
         run.instance,
         plan,
@@ -342,8 +434,14 @@ def lagrange(run: _Run) -> None:
 
 
 def lp(run: _Run) -> None:
-    """Phase 6 (in this process): the LP bound and its plan, ``lp_share``."""
-    plan, bound = lp_bound(run.instance, run.sub_options(run.state.left() * run.params.lp_share))
+    """Phase 6 (in this process): the LP bound and its plan, ``lp_share`` (deterministic mode: of
+    the work, as simplex iterations)."""
+    if run.deterministic:
+        limit = run.take_work("lp", run.params.lp_share)
+        options = run.sub_options(0.0, params={"iteration_limit": limit})
+    else:
+        options = run.sub_options(run.state.left() * run.params.lp_share)
+    plan, bound = lp_bound(run.instance, options)
     run.state.offer_plan(plan, "lp")
     run.state.offer_bound(bound, "lp")
 
@@ -358,8 +456,9 @@ def lp_phase(run: _Run, here: bool) -> None:
 
 
 def _lns_cannot_start(run: _Run, seconds: float) -> bool:
-    """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first)."""
-    return seconds < run.params.lns_min_seconds and not _cp_sat_loaded()
+    """Whether ``lns`` would be skipped with ``seconds`` left (too short to load OR-Tools first;
+    never in deterministic mode, where it waits for the import)."""
+    return not run.deterministic and seconds < run.params.lns_min_seconds and not _cp_sat_loaded()
 
 
 def long_repack(run: _Run) -> None:
@@ -372,9 +471,15 @@ def long_repack(run: _Run) -> None:
 
 
 def lns(run: _Run) -> None:
-    """Phase 9: ``lns`` from the best plan with all the time left; a bound only when a window covered
-    the whole instance."""
-    res = run.solve("lns", run.sub_options(run.state.left()))
+    """Phase 9: ``lns`` from the best plan with all the time left (deterministic mode: all the work
+    left, as windows); a bound only when a window covered the whole instance."""
+    if run.deterministic:
+        windows = run.take_work("lns", 1.0)
+        # the windows' work limits decide; the wall-clock cap per window is the safety net only
+        options = run.sub_options(0.0, iterations=windows, params={"window_time": 1e9})
+    else:
+        options = run.sub_options(run.state.left())
+    res = run.solve("lns", options)
     run.state.offer_plan(res.plan, "lns")
     if res.stats.get("bound_source") == WHOLE_WINDOW_BOUND_SOURCE:
         run.state.offer_bound(res.lower_bound, "lns")
@@ -405,8 +510,13 @@ def _result(run: _Run) -> SolveResult:
         stop = StopReason.COMPLETED
     elif state.interrupted():
         stop = StopReason.STOPPED
+    elif state.left() <= 0.05:
+        stop = StopReason.TIME_LIMIT
     else:
-        stop = StopReason.COMPLETED if state.left() > 0.05 else StopReason.TIME_LIMIT
+        stop = StopReason.ITERATION_LIMIT if run.deterministic else StopReason.COMPLETED
+    extra: dict[str, Any] = {"time_limit": run.limit}
+    if run.deterministic:  # the time limit is the caller's (a safety net) or none
+        extra = {"time_limit": run.options.time_limit, "work": run.work_given}
     result = SolveResult(
         "auto",
         run.instance,
@@ -415,7 +525,7 @@ def _result(run: _Run) -> SolveResult:
         stop_reason=stop,
         build_seconds=0.0,
         solve_seconds=elapsed,
-        stats=state.stats(time_limit=run.limit),
+        stats=state.stats(**extra),
     )
     log.info("auto: done in %.2fs, objective %s, bound %d", elapsed, state.objective, state.bound)
     return result
@@ -430,6 +540,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     """
     options = options or SolveOptions()
     run = _start(instance, options)
+    _warm_up(run)
     run.phase("quick-bounds", quick_bounds)
     run.phase("fast", fast_plans)
     early = exact_goes_first(run)
@@ -446,7 +557,5 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     run.phase("repack-2", long_repack)
     lns_phase(run)
     if worker is not None:  # its results are offered already; wait for the rest until the deadline
-        worker.finish(
-            0.0 if run.state.should_stop() else Deadline(run.state.deadline.at + 0.5).remaining()
-        )
+        worker.finish(0.0 if run.state.should_stop() else run.state.left())
     return _result(run)

@@ -58,14 +58,27 @@ class BoundJob:
 
 
 def lagrange_bounds(
-    instance: Instance, plan: Plan, seconds: float, offer: Callable[[str, int], None]
+    instance: Instance,
+    plan: Plan,
+    seconds: float | None,
+    offer: Callable[[str, int], None],
+    iterations: int = 10_000,
+    method: str = "auto",
 ) -> None:
     """Offer the sawtooth lift at the fluid prices, the Lagrangian bound (``plan`` as upper bound,
-    horizon and initial prices), then the lift at its prices, each as soon as it is known."""
+    horizon and initial prices), then the lift at its prices, each as soon as it is known; within
+    ``seconds`` (``None``: no limit) and ``iterations`` (pricings, then ascent steps); ``method``
+    as in :func:`~scheduler_milp.bounds.subgradient.lagrangian`."""
     from ..bounds.lagrangian import lifted_lagrangian
 
     lifted_lagrangian(
-        instance, seconds, offer=offer, ub=plan.total_latency, iterations=10_000, plan=plan
+        instance,
+        seconds,
+        offer=offer,
+        ub=plan.total_latency,
+        iterations=iterations,
+        plan=plan,
+        method=method,
     )
 
 
@@ -143,6 +156,13 @@ def _second_chain(
         report.send_plan(better)
 
 
+def _start_chain_kernels() -> None:
+    """Import the earliest-fit kernels' module and start compiling (or loading) them."""
+    from ..heuristics.profile import WARMUP
+
+    WARMUP.start()
+
+
 def bound_job(
     out: Connection, instance: Instance, plan: Plan, wall_deadline: float, params: dict[str, Any]
 ) -> None:
@@ -158,6 +178,8 @@ def bound_job(
     deadline = Deadline.after(budget)
     job = BoundJob(**params)
     report = _Reporter(out)
+    # the second chain's kernels (and numba itself) load in the background while the bounds run
+    threading.Thread(target=_start_chain_kernels, daemon=True).start()
 
     def lp() -> None:
         options = SolveOptions(
