@@ -85,6 +85,33 @@ class LPResult:
         self.iteration_limited = iteration_limited
 
 
+def add_rows(h: Any, rows: SparseRows) -> None:
+    """Add ``rows`` (``row . x <= rhs``) to the HiGHS model ``h`` (nothing when it has none)."""
+    if not rows.n_rows:
+        return
+    upper = (
+        rows.rhs_per_row.astype(float)
+        if rows.rhs_per_row is not None
+        else np.full(rows.n_rows, float(rows.rhs))
+    )
+    h.addRows(
+        rows.n_rows,
+        np.full(rows.n_rows, -highspy_inf()),
+        upper,
+        rows.nnz,
+        rows.indptr[:-1].astype(np.int32),
+        rows.indices.astype(np.int32),
+        rows.data.astype(float),
+    )
+
+
+def highspy_inf() -> float:
+    """HiGHS's infinity."""
+    import highspy
+
+    return float(highspy.kHighsInf)
+
+
 def _highs_model(
     model: TimeIndexed,
     time_limit: float | None,
@@ -111,7 +138,6 @@ def _highs_model(
     if time_limit is not None and deadline is None:
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     n_cols = model.n_cols
-    inf = highspy.kHighsInf
     h.addCols(
         n_cols,
         model.col_cost.astype(float),
@@ -140,22 +166,7 @@ def _highs_model(
         blocks.append(model.completion_count_rows())
     for rows in blocks:
         check_time(deadline)
-        if not rows.n_rows:
-            continue
-        upper = (
-            rows.rhs_per_row.astype(float)
-            if rows.rhs_per_row is not None
-            else np.full(rows.n_rows, float(rows.rhs))
-        )
-        h.addRows(
-            rows.n_rows,
-            np.full(rows.n_rows, -inf),
-            upper,
-            rows.nnz,
-            rows.indptr[:-1].astype(np.int32),
-            rows.indices.astype(np.int32),
-            rows.data.astype(float),
-        )
+        add_rows(h, rows)
     if deadline is not None and deadline.limited:
         check_time(deadline)
         h.setOptionValue("time_limit", max(deadline.remaining(), 0.01))

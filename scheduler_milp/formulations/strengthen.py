@@ -202,27 +202,11 @@ def lp_prices(
     """
     import highspy
 
-    from .lp import _highs_model
+    from .lp import _highs_model, add_rows
 
     h = _highs_model(model, time_limit, threads, count_cuts)
-    inf = highspy.kHighsInf
     for rows in extra or []:
-        if not rows.n_rows:
-            continue
-        upper = (
-            rows.rhs_per_row.astype(float)
-            if rows.rhs_per_row is not None
-            else np.full(rows.n_rows, float(rows.rhs))
-        )
-        h.addRows(
-            rows.n_rows,
-            np.full(rows.n_rows, -inf),
-            upper,
-            rows.nnz,
-            rows.indptr[:-1].astype(np.int32),
-            rows.indices.astype(np.int32),
-            rows.data.astype(float),
-        )
+        add_rows(h, rows)
     t0 = time.perf_counter()
     h.run()
     seconds = time.perf_counter() - t0
@@ -264,24 +248,13 @@ def lp_value_with(
         return None if res is None else res.value
     import highspy
 
-    from .lp import _highs_model
+    from .lp import _highs_model, add_rows
 
     h = _highs_model(model, None, 1, True)
     cols = np.flatnonzero(removed).astype(np.int32)
     h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), np.zeros(len(cols)))
-    inf = highspy.kHighsInf
     for rows in extra or []:
-        if rows.n_rows:
-            assert rows.rhs_per_row is not None
-            h.addRows(
-                rows.n_rows,
-                np.full(rows.n_rows, -inf),
-                rows.rhs_per_row.astype(float),
-                rows.nnz,
-                rows.indptr[:-1].astype(np.int32),
-                rows.indices.astype(np.int32),
-                rows.data.astype(float),
-            )
+        add_rows(h, rows)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

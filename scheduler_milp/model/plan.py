@@ -191,8 +191,40 @@ def validate(instance: Instance, start_round: Any, max_listed: int = 50) -> list
     return out
 
 
+class Latencies:
+    """Completion rounds, latencies and the objective of start rounds (plans on one or more engines)."""
+
+    instance: Instance
+    start_round: IntArray
+
+    @cached_property
+    def completion(self) -> IntArray:
+        """``C_i = S_i + o_i``."""
+        return self.start_round + self.instance.output_len
+
+    @cached_property
+    def latency(self) -> IntArray:
+        """``L_i = C_i - a_i``."""
+        return self.completion - self.instance.arrival
+
+    @cached_property
+    def total_latency(self) -> int:
+        """The objective: ``sum_i L_i``, an integer."""
+        return int(self.latency.sum())
+
+    @property
+    def objective(self) -> int:
+        """Alias of :attr:`total_latency`."""
+        return self.total_latency
+
+    @property
+    def average_latency(self) -> float:
+        """Mean latency in rounds."""
+        return self.total_latency / self.instance.n
+
+
 @dataclass(frozen=True, eq=False)
-class Plan:
+class Plan(Latencies):
     """Start rounds ``S_i`` for every request of ``instance`` and everything derived from them.
 
     Construct through :meth:`checked` to validate; a ``Plan`` that leaves a method is always valid.
@@ -219,31 +251,6 @@ class Plan:
     def violations(self) -> list[Violation]:
         """Re-run the validator on this plan (empty when valid)."""
         return validate(self.instance, self.start_round)
-
-    @cached_property
-    def completion(self) -> IntArray:
-        """``C_i = S_i + o_i``."""
-        return self.start_round + self.instance.output_len
-
-    @cached_property
-    def latency(self) -> IntArray:
-        """``L_i = C_i - a_i``."""
-        return self.completion - self.instance.arrival
-
-    @cached_property
-    def total_latency(self) -> int:
-        """The objective: ``sum_i L_i``, an integer."""
-        return int(self.latency.sum())
-
-    @property
-    def objective(self) -> int:
-        """Alias of :attr:`total_latency`."""
-        return self.total_latency
-
-    @property
-    def average_latency(self) -> float:
-        """Mean latency in rounds."""
-        return self.total_latency / self.instance.n
 
     @cached_property
     def makespan(self) -> int:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from ..model.instance import Instance, IntArray
-from ..model.plan import Plan, PlanError, Violation, validate
+from ..model.plan import Latencies, Plan, PlanError, Violation, validate
 from ..timing.clock import FloatArray, arrival_seconds, plan_segments
 from ..timing.metrics import RequestTimes, times_of_segments
 from ..timing.roundtime import UNIT, RoundTime
@@ -79,7 +78,7 @@ def validate_replicas(
 
 
 @dataclass(frozen=True, eq=False)
-class ReplicaPlan:
+class ReplicaPlan(Latencies):
     """Start rounds and replicas of every request of ``instance``; valid by construction (:meth:`checked`)."""
 
     instance: Instance
@@ -131,31 +130,6 @@ class ReplicaPlan:
         """The (validated) plan of replica ``r``."""
         idx = self.indices()[r]
         return Plan.checked(self.replica_instance(r), self.start_round[idx])
-
-    @cached_property
-    def completion(self) -> IntArray:
-        """``C_i = S_i + o_i``."""
-        return self.start_round + self.instance.output_len
-
-    @cached_property
-    def latency(self) -> IntArray:
-        """``L_i = C_i - a_i``."""
-        return self.completion - self.instance.arrival
-
-    @property
-    def total_latency(self) -> int:
-        """The objective: the sum of every replica's total latency."""
-        return int(self.latency.sum())
-
-    @property
-    def objective(self) -> int:
-        """Alias of :attr:`total_latency`."""
-        return self.total_latency
-
-    @property
-    def average_latency(self) -> float:
-        """Mean latency in rounds."""
-        return self.total_latency / self.instance.n
 
     def per_replica_objective(self) -> list[int]:
         """Total latency of each replica (0 for an empty one)."""
