@@ -22,6 +22,14 @@ preset) against the round count times ``delta``. Writes ``benchmarks/results/cap
     python benchmarks/bench_capacity.py --conv --time-limit 60
     python benchmarks/bench_capacity.py --arrivals
 
+Online on the clock (``--clock``): the whole conversation trace with its arrivals in seconds,
+M = 65,536, online policies under exact and ``lognormal:0.5`` predictions, run two ways on the
+``vidur-llama2-7b-a100`` clock: admitted in their arrival rounds of 0.05 s and placed on the clock
+afterwards (``--arrivals-by rounds``), or admitted by the executor's own clock (``clock``). Writes
+``benchmarks/results/capacity-online-clock.json``.
+
+    python benchmarks/bench_capacity.py --clock
+
 Pooling (``--pooled``): on random tiny instances (3 to 7 requests, lengths 1-6, 40% with arrivals,
 30% with a batch cap), the pooled bound of 1 (the one-engine bound itself), 2 and 3 replicas against the exact optimum found by
 enumerating every assignment (each replica solved by ``dp``). Writes
@@ -120,6 +128,40 @@ def arrival_error(deltas: list[float], memory: int) -> dict[str, Any]:
     return out
 
 
+def online_clock(policies: list[str], predictors: list[str], memory: int) -> dict[str, Any]:
+    """Online policies admitted by arrival rounds or by the executor's clock (module docstring)."""
+    sys.path.insert(0, str(ROOT))
+    import time
+
+    from scheduler_milp.online.run import simulate
+    from scheduler_milp.timing.metrics import execution_times
+    from scheduler_milp.timing.roundtime import load_preset
+    from scheduler_milp.traces import sample_backlog
+
+    inst = sample_backlog("conv", None, seed=0, memory=memory, arrivals="trace",
+                          round_seconds=0.05, keep_seconds=True)  # fmt: skip
+    model = load_preset(PRESET)
+    out: dict[str, Any] = {"memory": memory, "n": inst.n, "round_time": PRESET, "rows": []}
+    for policy in policies:
+        for predictor in predictors:
+            for mode in ("rounds", "clock"):
+                t0 = time.perf_counter()
+                ex = simulate(inst, policy, predictor, clock=model if mode == "clock" else None)
+                seconds = time.perf_counter() - t0
+                t = execution_times(ex.instance, ex.segments_by_id(), ex.eviction, model, 0.05)
+                row = {
+                    "policy": policy, "predictor": predictor, "arrivals_by": mode,
+                    "mean_latency_s": float(t.e2e.mean()),
+                    "p50_ttft_s": float(np.percentile(t.ttft, 50)),
+                    "p99_ttft_s": float(np.percentile(t.ttft, 99)),
+                    "mean_tpot_s": float(t.tpot.mean()), "evictions": ex.evictions,
+                    "run_seconds": seconds,
+                }  # fmt: skip
+                out["rows"].append(row)
+                print(json.dumps(row), flush=True)
+    return out
+
+
 def pooled_tightness(count: int, seed: int = 0) -> dict[str, Any]:
     """The pooled bound against the exact k-replica optimum on ``count`` random tiny instances per k."""
     sys.path.insert(0, str(ROOT))
@@ -160,6 +202,7 @@ def main() -> int:
     p.add_argument("--conv", action="store_true", help="the whole conversation trace with arrivals")
     p.add_argument("--arrivals", action="store_true", help="the error of arrivals in rounds")
     p.add_argument("--pooled", action="store_true", help="the pooled bound against exact optima")
+    p.add_argument("--clock", action="store_true", help="online policies on the executor's clock")
     p.add_argument("--time-limit", type=float, default=20.0, help="seconds per run")
     p.add_argument(
         "--round-seconds", type=float, default=0.05, help="seconds per round of arrivals"
@@ -178,6 +221,10 @@ def main() -> int:
         result = arrival_error([0.025, 0.05, 0.1], 65_536)
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "capacity-arrivals.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.clock:
+        result = online_clock(["vllm", "mcsf", "sorted-f"], ["exact", "lognormal:0.5"], 65_536)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "capacity-online-clock.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.pooled:
         result = pooled_tightness(200)
         RESULTS.mkdir(parents=True, exist_ok=True)

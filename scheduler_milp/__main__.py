@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import console
+from .cli import console_process
 
-sys.exit(console())
+sys.exit(console_process())

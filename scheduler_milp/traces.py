@@ -356,6 +356,7 @@ class _Sample:
     ids: list[str]
     arrival: np.ndarray | None = None
     window: dict[str, Any] | None = None
+    seconds: np.ndarray | None = None  # arrivals in seconds since the window's first request
 
 
 def _one_trace(
@@ -400,7 +401,10 @@ def _one_trace(
             "start_seconds": float(part["arrival_seconds"].iloc[0]),
         }
     ids = [f"{trace}-{r}" for r in part.index]
-    return _Sample(part["prompt"].to_numpy(), part["output"].to_numpy(), ids, arrival, window)
+    seconds = None if window is None else rel.astype(np.float64)
+    return _Sample(
+        part["prompt"].to_numpy(), part["output"].to_numpy(), ids, arrival, window, seconds
+    )
 
 
 def _mixed(
@@ -461,6 +465,16 @@ def _sample_name(used: dict[str, float], n: int) -> str:
     return f"{name}-n{n}"
 
 
+def _seconds_meta(
+    ids: list[str], seconds: np.ndarray | None, round_seconds: float
+) -> dict[str, Any]:
+    """The ``arrival_s`` and ``round_seconds`` keys of an instance whose arrivals came from timestamps."""
+    if seconds is None:
+        return {}
+    by_id = {rid: float(x) for rid, x in zip(ids, seconds.tolist(), strict=True)}
+    return {"arrival_s": by_id, "round_seconds": float(round_seconds)}
+
+
 def sample_backlog(
     mix: Mapping[str, float] | str,
     n: int | None,
@@ -475,6 +489,7 @@ def sample_backlog(
     max_batch: int | None = None,
     drop_artifacts: bool = True,
     name: str | None = None,
+    keep_seconds: bool = False,
 ) -> Instance:
     """Sample an instance from real traces.
 
@@ -489,7 +504,9 @@ def sample_backlog(
       only; the ``n`` requests are a contiguous window of the trace (random start, or with
       ``peak_hour=True`` the densest window: the ``n`` consecutive requests that arrived in the
       shortest time) kept in arrival order, and a request arriving ``x`` seconds after the
-      window's first is given arrival round ``floor(x / round_seconds)``.
+      window's first is given arrival round ``floor(x / round_seconds)``; with ``keep_seconds``
+      the instance also keeps ``x`` as its ``arrival_s`` (and ``round_seconds``), which the
+      seconds clock reads (docs/timing.md).
 
     ``meta`` records the generator, every parameter, the seed and each trace's file, upstream
     origin, licence and citation.  Raises ``ValueError`` on bad parameters and
@@ -534,6 +551,7 @@ def sample_backlog(
     if name is None:
         name = _sample_name(used, len(sample.ids))
     log.info("sampled %s: %d requests, memory %d", name, len(sample.ids), memory)
+    extra = _seconds_meta(sample.ids, sample.seconds, round_seconds) if keep_seconds else {}
     return Instance.create(
         memory,
         prompt_len,
@@ -543,7 +561,7 @@ def sample_backlog(
         name=name,
         block_size=block_size,
         max_batch=max_batch,
-        meta={"meta": meta},
+        meta={"meta": meta, **extra},
         source=f"<{name}>",
     )
 
@@ -561,6 +579,7 @@ def convert_csv(
     max_batch: int | None = None,
     name: str | None = None,
     timestamp_unit: str | None = None,
+    keep_seconds: bool = False,
 ) -> Instance:
     """Turn a trace file, CSV or JSONL, with any column names into an instance (raises :class:`InstanceError`).
 
@@ -568,7 +587,8 @@ def convert_csv(
     Arrivals come from an integer round column (``arrival_column``) or from a timestamp column
     (``timestamp_column``, e.g. ``TIMESTAMP`` or ``timestamp``: seconds since the first request,
     divided by ``round_seconds`` and floored; numeric timestamps need ``timestamp_unit``, one of
-    ``s``, ``ms``, ``us``, ``ns``); with neither, all arrive at 0.
+    ``s``, ``ms``, ``us``, ``ns``); with neither, all arrive at 0.  With ``keep_seconds`` and a
+    timestamp column the instance also keeps the seconds as its ``arrival_s`` (docs/timing.md).
     """
     src = str(path)
     p = Path(path)
@@ -603,7 +623,7 @@ def convert_csv(
 
     prompt_len = integers(found["prompt"], 1)
     output_len = integers(found["output"], 1)
-    arrival = None
+    arrival = seconds = None
     if arrival_column is not None and timestamp_column is not None:
         raise InstanceError(f"{src}: give an arrival column or a timestamp column, not both")
     if arrival_column is not None:
@@ -611,9 +631,8 @@ def convert_csv(
     elif timestamp_column is not None:
         col = find_column(columns, timestamp_column, (), "timestamp", src)
         what = f"{src}: the timestamps of column {col!r}"
-        arrival = arrival_rounds(
-            timestamp_seconds(raw[col], timestamp_unit, what), round_seconds, what
-        )
+        seconds = timestamp_seconds(raw[col], timestamp_unit, what)
+        arrival = arrival_rounds(seconds, round_seconds, what)
     meta = {
         "meta": {
             "generator": "scheduler_milp.traces.convert_csv",
@@ -629,7 +648,8 @@ def convert_csv(
                 "block_size": block_size,
                 "max_batch": max_batch,
             },
-        }
+        },
+        **(_seconds_meta(ids, seconds, round_seconds) if keep_seconds else {}),
     }
     return Instance.create(
         memory,

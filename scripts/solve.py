@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """Solve one instance with one registered method: ``python scripts/solve.py INSTANCE --method NAME``."""
 
-import sys
-
-from scheduler_milp.cli import run
+from scheduler_milp.cli import solve_process
 
 if __name__ == "__main__":
-    sys.exit(run())
+    solve_process()

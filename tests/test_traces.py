@@ -163,6 +163,22 @@ def test_arrivals_from_timestamps():
     window = inst.meta["meta"]["window"]
     assert (window["first_row"], window["last_row"]) == (rows[0], rows[-1])
     assert inst.meta["meta"]["params"]["round_seconds"] == round_seconds
+    assert "arrival_s" not in inst.meta  # only when asked for
+    kept = sample_backlog("code", 300, seed=9, arrivals="trace", round_seconds=round_seconds,
+                          memory=65536, keep_seconds=True)  # fmt: skip
+    secs = np.array([kept.meta["arrival_s"][rid] for rid in kept.ids])
+    np.testing.assert_allclose(secs, seconds - seconds[0])
+    np.testing.assert_array_equal(kept.arrival, arrival)
+    assert kept.meta["round_seconds"] == round_seconds
+
+
+def test_converted_timestamps_keep_their_seconds_when_asked(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("input_length,output_length,ts\n5,3,1000\n4,2,1250\n6,1,2600\n")
+    inst = convert_csv(path, 64, timestamp_column="ts", timestamp_unit="ms",
+                       round_seconds=0.5, keep_seconds=True)  # fmt: skip
+    assert inst.arrival.tolist() == [0, 0, 3]
+    assert inst.meta["arrival_s"] == {inst.ids[0]: 0.0, inst.ids[1]: 0.25, inst.ids[2]: 1.6}
 
 
 def test_peak_window_is_the_densest():

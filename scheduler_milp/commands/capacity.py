@@ -31,8 +31,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from scheduler_milp.cli import UsageError, guarded, setup_logging
 from scheduler_milp.experiments.grid import file_hash
 from scheduler_milp.experiments.run import one_line
@@ -43,7 +41,7 @@ from scheduler_milp.model.result import SolveOptions, gap
 from scheduler_milp.registry import METHODS
 from scheduler_milp.replicas.routing import ROUTINGS
 from scheduler_milp.timing.certify import seconds_lower_bound
-from scheduler_milp.timing.clock import arrival_seconds, with_arrival_seconds
+from scheduler_milp.timing.clock import arrival_seconds
 from scheduler_milp.timing.roundtime import RoundTime, RoundTimeError, parse_round_time
 
 log = logging.getLogger(__name__)
@@ -403,19 +401,12 @@ def plot_capacity(table: Sequence[dict[str, Any]], path: Path, title: str, unit:
 # ---------------------------------------------------------------------------- the workload
 def _trace_instance(spec: str, args: argparse.Namespace, memory: int) -> Instance:
     """A sample of the shipped traces (``conv=0.7,arxiv=0.3``), with ``arrival_s`` when arrivals come from timestamps."""
-    from scheduler_milp.traces import load_trace, parse_mix, sample_backlog
+    from scheduler_milp.traces import parse_mix, sample_backlog
 
-    mix = parse_mix(spec)
-    arrivals = "trace" if args.arrivals else None
-    inst = sample_backlog(mix, args.n, seed=args.seed, memory=memory, arrivals=arrivals,
-                          round_seconds=args.round_seconds, peak_hour=args.peak_hour)  # fmt: skip
-    if arrivals == "trace":
-        trace = next(k for k, w in mix.items() if w > 0)
-        table = load_trace(trace)
-        rows = [int(rid.rsplit("-", 1)[1]) for rid in inst.ids]
-        secs = table.loc[rows, "arrival_seconds"].to_numpy(dtype=np.float64)
-        inst = with_arrival_seconds(inst, secs - secs.min(), args.round_seconds)
-    return inst
+    return sample_backlog(parse_mix(spec), args.n, seed=args.seed, memory=memory,
+                          arrivals="trace" if args.arrivals else None,
+                          round_seconds=args.round_seconds, peak_hour=args.peak_hour,
+                          keep_seconds=True)  # fmt: skip
 
 
 def workload(args: argparse.Namespace, out: Path, memories: Sequence[int]) -> str:

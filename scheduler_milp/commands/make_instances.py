@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--prompt-column", help="--csv: column of prompt lengths (default: guessed)")
     p.add_argument("--output-column", help="--csv: column of output lengths (default: guessed)")
+    p.add_argument(
+        "--keep-seconds",
+        action="store_true",
+        help="with arrivals from timestamps: also keep each arrival in seconds (arrival_s) for the "
+        "round-time clock (docs/timing.md)",
+    )
     p.add_argument("--arrival-column", help="--csv: column of integer arrival rounds")
     p.add_argument(
         "--timestamp-column",
@@ -162,6 +168,7 @@ def make(args: argparse.Namespace) -> Instance:
             max_batch=args.max_batch,
             drop_artifacts=not args.keep_artifacts,
             name=args.name,
+            keep_seconds=args.keep_seconds,
         )
     if args.csv is not None:
         if args.memory is None:
@@ -179,6 +186,7 @@ def make(args: argparse.Namespace) -> Instance:
             block_size=args.block_size,
             max_batch=args.max_batch,
             name=args.name,
+            keep_seconds=args.keep_seconds,
         )
     if args.adversarial is not None:
         return adversarial_instance(args.adversarial, name=args.name)

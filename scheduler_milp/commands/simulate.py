@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="policy parameter (repeatable)",
     )
+    p.add_argument(
+        "--arrivals-by",
+        choices=("clock", "rounds"),
+        default="clock",
+        help="with --round-time: admit requests when the model's clock reaches their arrival in "
+        "seconds (clock), or in their arrival rounds (rounds)",
+    )
     p.add_argument("--output", help="write the run JSON here (atomically)")
     p.add_argument("--list-policies", action="store_true", help="print the policies and exit")
     add_instance_options(p)
@@ -99,6 +106,11 @@ def run_simulate(args: argparse.Namespace) -> int:
                 f"{args.instance}: --predictor file needs predicted_output or output_range in the instance"
             )
         predictor = found
+    clock, arrival_s = None, None
+    if model is not None and args.arrivals_by == "clock":
+        from scheduler_milp.timing.clock import arrival_seconds
+
+        clock, arrival_s = model, arrival_seconds(instance, model, args.round_seconds)
     execution = simulate(
         instance,
         args.policy,
@@ -107,14 +119,17 @@ def run_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         time_limit=args.time_limit,
         params=params,
+        clock=clock,
+        arrival_s=arrival_s,
     )
     record = execution.to_run_dict()
     timing_lines: list[str] = []
     if model is not None:
         from scheduler_milp.timing.metrics import execution_times
 
+        # on the clock, the execution's instance holds the admission rounds and arrival_s
         times = execution_times(
-            instance, record["segments"], execution.eviction, model, args.round_seconds
+            execution.instance, record["segments"], execution.eviction, model, args.round_seconds
         )
         timing_lines, record["timing"] = timing_section(args, times)
     if args.output:

@@ -8,8 +8,24 @@ same limit; a phase takes a share of what is left with :meth:`Deadline.share`.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
+
+
+def process_age() -> float:
+    """Seconds since this process started (0 where the system does not say).
+
+    Read from ``/proc/self/stat`` (start time in clock ticks since boot) against the boot-time
+    clock, so a command-line time limit can cover the interpreter's start-up and imports too.
+    """
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,13 @@ class Deadline:
     def after(cls, seconds: float | None) -> Deadline:
         """The deadline ``seconds`` from now (``None``: no limit)."""
         return cls() if seconds is None else cls(time.perf_counter() + max(0.0, float(seconds)))
+
+    @classmethod
+    def since_process_start(cls, seconds: float | None) -> Deadline:
+        """The deadline ``seconds`` after this process started (``None``: no limit)."""
+        if seconds is None:
+            return cls()
+        return cls(time.perf_counter() - process_age() + max(0.0, float(seconds)))
 
     @property
     def limited(self) -> bool:

@@ -19,6 +19,16 @@ Eviction modes (run-level): ``restart`` loses the tokens produced (they count as
 the request later starts over from token 1; ``resume`` keeps them, and the request, started again
 with ``k`` tokens kept, holds ``s + k + 1`` in its first round back and needs ``o - k`` more rounds.
 
+**The clock.** Given a round-time model (``clock=``) and arrivals in seconds, the executor keeps a
+clock: round ``t`` lasts ``c0 + c_prefill P(t) + c_decode |R(t)| + c_kv K(t)`` seconds (its
+prefill counts the starts and restarts of that round), an idle round lasts ``c0``, and a request is
+admitted (shown to the policy) in the first round that begins at or after its arrival in seconds.
+Between decision rounds the running set is fixed, so the begin time of any later round is a
+closed-form sum and the round of the next arrival is found by bisection: the loop still jumps
+between events. The execution's instance carries the admission rounds as its arrivals (and the
+seconds in ``arrival_s``), so every round-based figure and check applies unchanged; the
+independent check rebuilds the clock from the segments and confirms every admission round.
+
 The result is an :class:`Execution` (segments ``[start, end)`` per request, completion, evictions,
 wasted rounds, TTFT, memory), which the executor validates with the independent
 :func:`~scheduler_milp.online.check.check_execution` before returning it.
@@ -38,7 +48,9 @@ import numpy as np
 
 from ..baselines.engine import natural_rank
 from ..model.instance import Instance, IntArray
-from .check import ExecutionError, check_execution, recount
+from ..timing.clock import ARRIVAL_KEY
+from ..timing.roundtime import RoundTime
+from .check import ExecutionError, check_admissions, check_execution, recount
 from .predictors import Predictions
 from .view import EVICTION_MODES, Arrival, Decision, Evicted, Finished, Policy, Running, View
 
@@ -69,6 +81,8 @@ class Execution:
     seconds: float
     log: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: the round-time model the executor's clock ran on (``None``: arrivals in rounds as given)
+    clock: RoundTime | None = None
 
     @cached_property
     def first_start(self) -> IntArray:
@@ -135,6 +149,12 @@ class Execution:
             for rid, segs in zip(self.instance.ids, self.segments, strict=True)
         }
 
+    def admitted_by_id(self) -> dict[str, int]:
+        """``{id: round}`` in which each request was admitted (its arrival round)."""
+        return {
+            rid: int(a) for rid, a in zip(self.instance.ids, self.instance.arrival, strict=True)
+        }
+
     def to_run_dict(self) -> dict[str, Any]:
         """The run file (docs/online.md)."""
         return {
@@ -154,6 +174,11 @@ class Execution:
             "decisions": self.decisions,
             "seconds": round(self.seconds, 6),
             "stats": self.stats,
+            **(
+                {"clock": self.clock.to_dict(), "admitted": self.admitted_by_id()}
+                if self.clock
+                else {}
+            ),
             "segments": self.segments_by_id(),
             "completion": {
                 rid: int(c) for rid, c in zip(self.instance.ids, self.completion, strict=True)
@@ -167,7 +192,10 @@ class Execution:
             "evictions": self.evictions,
             "wasted_rounds": self.wasted_rounds,
         }
-        return check_execution(self.instance, self.segments, self.eviction, claimed)
+        problems = check_execution(self.instance, self.segments, self.eviction, claimed)
+        if self.clock is not None and not problems:
+            problems = check_admissions(self.instance, self.segments, self.eviction, self.clock)
+        return problems
 
 
 class _Truth:
@@ -263,6 +291,57 @@ class _Truth:
         return lo
 
 
+#: arrival round of a request the clock has not admitted yet
+_NOT_YET = 2**62
+
+
+class _Clock:
+    """Begin times of rounds under a round-time model, while the running set stays fixed.
+
+    From round ``r0`` beginning at ``B0`` on, each round lasts ``g`` seconds longer than the one
+    before (``g = c_kv |R|``: every running request holds one more KV token), so with ``d0`` the
+    duration of round ``r0``, round ``r0 + m`` begins at ``B0 + m d0 + g m (m - 1) / 2``.
+    """
+
+    def __init__(self, model: RoundTime):
+        if model.c0 <= 0:
+            raise ValueError(
+                f"round time {model.name}: the online clock needs c0 > 0 (an idle round would take 0 s)"
+            )
+        self.model = model
+        self.round0, self.begin0, self.d0, self.g = 0, 0.0, model.c0, 0.0
+
+    def after(self, t: int, begin: float, duration: float, running: int, kv_next: int) -> None:
+        """Round ``t`` began at ``begin`` and lasts ``duration``; in round ``t + 1`` the same
+        ``running`` requests hold ``kv_next`` KV tokens, one more each round after."""
+        m = self.model
+        self.round0, self.begin0 = t + 1, begin + duration
+        self.d0 = float(m.duration(0, running, kv_next))
+        self.g = m.c_kv * running
+
+    def begin(self, t: int) -> float:
+        """When round ``t >= r0`` begins."""
+        k = t - self.round0
+        return self.begin0 + k * self.d0 + self.g * (k * (k - 1) / 2)
+
+    def first_round_at(self, seconds: float, before: float) -> float:
+        """The first round ``>= r0`` beginning at or after ``seconds``, if not after ``before``."""
+        if seconds <= self.begin0:
+            return self.round0
+        lo, hi = self.round0, self.round0 + math.ceil((seconds - self.begin0) / self.d0) + 1
+        if math.isfinite(before):
+            hi = min(hi, int(before))
+        if self.begin(hi) < seconds:
+            return math.inf
+        while lo < hi:  # begin(lo) < seconds <= begin(hi)
+            mid = (lo + hi) // 2
+            if self.begin(mid) >= seconds:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+
 def handles_of(instance: Instance) -> IntArray:
     """Instance indices in handle order: by arrival, ties by natural id order."""
     return np.lexsort((natural_rank(instance.ids), instance.arrival)).astype(np.int64)
@@ -271,16 +350,33 @@ def handles_of(instance: Instance) -> IntArray:
 class _Loop:
     """One run's event loop; each decision round is :meth:`round` (the steps of the module doc)."""
 
-    def __init__(self, instance: Instance, policy: Policy, predictions: Predictions, eviction: str):
+    def __init__(
+        self,
+        instance: Instance,
+        policy: Policy,
+        predictions: Predictions,
+        eviction: str,
+        clock: tuple[RoundTime, Any] | None = None,
+    ):
         self.instance = instance
         self.policy = policy
         n = self.n = instance.n
         self.ids = instance.ids
-        self.order: list[int] = handles_of(instance).tolist()  # handle -> index
+        self.clock = None if clock is None else _Clock(clock[0])
+        if clock is None:
+            self.order: list[int] = handles_of(instance).tolist()  # handle -> index
+            self.seconds: list[float] = []
+        else:
+            secs = np.asarray(clock[1], dtype=np.float64)
+            self.order = np.lexsort((natural_rank(instance.ids), secs)).tolist()
+            self.seconds = secs[self.order].tolist()
         self.handle = [0] * n
         for h, i in enumerate(self.order):
             self.handle[i] = h
-        self.times: list[int] = instance.arrival[self.order].tolist()
+        # arrival round by handle; on the clock, each is known only once the request is admitted
+        self.times: list[int] = (
+            instance.arrival[self.order].tolist() if clock is None else [_NOT_YET] * n
+        )
         self.point = predictions.point.tolist()
         self.lo, self.hi = predictions.lo.tolist(), predictions.hi.tolist()
         self.truth = _Truth(instance, eviction)
@@ -292,7 +388,13 @@ class _Loop:
         self.arrived: list[Arrival] = []
         self.finished: list[Finished] = []
         self.ptr = self.done = self.decisions = 0
-        self.t = self.times[0]
+        self.prefill = 0  # tokens prefilled in the current round (the clock's P(t))
+        self.begin = 0.0  # when the current round begins (on the clock)
+        if self.clock is None:
+            self.t = self.times[0]
+        else:  # the first round that begins at or after the first arrival (idle rounds of c0)
+            self.t = int(self.clock.first_round_at(self.seconds[0], math.inf))
+            self.begin = self.clock.begin(self.t)
 
     def fail(self, message: str) -> PolicyError:
         return PolicyError(f"policy {self.policy.name}, round {self.t}: {message}")
@@ -321,6 +423,11 @@ class _Loop:
     def arrive(self) -> None:
         """Show the policy the requests arriving up to this round."""
         times, t = self.times, self.t
+        if self.clock is not None:  # admitted in the first round beginning at or after arrival
+            k = self.ptr
+            while k < self.n and self.seconds[k] <= self.begin:
+                times[k] = t
+                k += 1
         while self.ptr < self.n and times[self.ptr] <= t:
             h = self.ptr
             i = self.order[h]
@@ -368,6 +475,7 @@ class _Loop:
             need = truth.first_round_memory(i)
             if use + need > m:
                 raise self.fail(f"starting '{self.ids[i]}' needs {need} with {use} of {m} in use")
+            self.prefill += truth.s[i] + truth.kept[i]
             truth.start(i, t)
             self.waiting.discard(i)
             self.public[h] = Running(t, truth.kept[i])
@@ -379,18 +487,40 @@ class _Loop:
     def next_round(self, wake: int | None) -> int:
         """Completions, arrivals, the first overflow, the policy's wake: the earliest."""
         truth, t = self.truth, self.t
+        if wake is not None and wake <= t:
+            raise self.fail(f"asked to be woken in round {wake}, not after the current round")
         nxt = truth.next_completion()
+        if self.clock is not None:
+            return self._next_on_clock(nxt if wake is None else min(nxt, wake))
         if self.ptr < self.n:
             nxt = min(nxt, self.times[self.ptr])
         nxt = min(nxt, truth.overflow_round(t, nxt))
         if wake is not None:
-            if wake <= t:
-                raise self.fail(f"asked to be woken in round {wake}, not after the current round")
             nxt = min(nxt, wake)
         if not math.isfinite(nxt):
             raise self.fail(
                 f"stalled: {len(self.waiting)} requests waiting, nothing running or arriving"
             )
+        return int(nxt)
+
+    def _next_on_clock(self, nxt: float) -> int:
+        """:meth:`next_round` on the clock: the round of the next arrival follows from the
+        durations of the rounds until then, fixed by the running set (:class:`_Clock`)."""
+        truth, t, clock = self.truth, self.t, self.clock
+        assert clock is not None
+        r = len(truth.running)
+        kv = truth.sum_base + r * t
+        duration = float(clock.model.duration(self.prefill, r, kv))
+        clock.after(t, self.begin, duration, r, kv + r)
+        nxt = min(nxt, truth.overflow_round(t, nxt))
+        if self.ptr < self.n:
+            nxt = min(nxt, clock.first_round_at(self.seconds[self.ptr], nxt))
+        if not math.isfinite(nxt):
+            raise self.fail(
+                f"stalled: {len(self.waiting)} requests waiting, nothing running or arriving"
+            )
+        self.begin = clock.begin(int(nxt))
+        self.prefill = 0
         return int(nxt)
 
     def round(self) -> bool:
@@ -422,8 +552,15 @@ def execute(
     seed: int = 0,
     deadline: float = math.inf,
     check: bool = True,
+    clock: RoundTime | None = None,
+    arrival_s: Any = None,
 ) -> Execution:
     """Run ``policy`` on ``instance`` with ``predictions``; the validated :class:`Execution`.
+
+    With ``clock`` (a round-time model) the executor keeps time in seconds and admits each request
+    in the first round that begins at or after its arrival (``arrival_s``, default
+    :func:`~scheduler_milp.timing.clock.arrival_seconds` of the instance); the execution's
+    instance then has those admission rounds as arrivals (module docstring).
 
     Raises :class:`PolicyError` when the policy breaks the protocol, :class:`TimeoutError` past
     ``deadline`` (a ``time.perf_counter()`` value) and :class:`ExecutionError` if the independent
@@ -434,13 +571,27 @@ def execute(
     if predictions.n != instance.n:
         raise ValueError(f"{predictions.n} predictions for {instance.n} requests")
     t0 = time.perf_counter()
-    loop = _Loop(instance, policy, predictions, eviction)
+    timed = None
+    if clock is not None:
+        from ..timing.clock import arrival_seconds
+
+        secs = arrival_seconds(instance, clock) if arrival_s is None else arrival_s
+        secs = np.asarray(secs, dtype=np.float64)
+        if secs.shape != (instance.n,) or not np.isfinite(secs).all() or (secs < 0).any():
+            raise ValueError(f"arrival_s: {instance.n} finite, non-negative seconds expected")
+        timed = (clock, secs)
+    loop = _Loop(instance, policy, predictions, eviction, timed)
     while loop.round():
         if loop.decisions & 1023 == 1 and time.perf_counter() > deadline:
             raise TimeoutError(
                 f"policy {policy.name}: time limit reached in round {loop.t} ({loop.done} of {loop.n} requests done)"
             )
     truth = loop.truth
+    if timed is not None:  # the admission rounds are the arrivals the run had
+        admitted = np.empty(instance.n, dtype=np.int64)
+        admitted[loop.order] = loop.times
+        meta = {**instance.meta, ARRIVAL_KEY: dict(zip(instance.ids, timed[1].tolist(), strict=True))}  # fmt: skip
+        instance = instance.replace(arrival=admitted, meta=meta)
     execution = Execution(
         instance=instance,
         policy=policy.name,
@@ -455,6 +606,7 @@ def execute(
         seconds=time.perf_counter() - t0,
         log=loop.log,
         stats=policy.stats(),
+        clock=clock,
     )
     if check:
         problems = execution.check()

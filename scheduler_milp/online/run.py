@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.instance import Instance
+from ..timing.roundtime import RoundTime
 from .executor import Execution, execute
 from .policies import build_policy
 from .predictors import Predictions, make_predictions
@@ -31,11 +32,15 @@ def simulate(
     time_limit: float | None = None,
     params: dict[str, Any] | None = None,
     run_limit: float | None = None,
+    clock: RoundTime | None = None,
+    arrival_s: Any = None,
 ) -> Execution:
     """Run ``policy`` online on ``instance`` with predictions from ``predictor``.
 
     ``time_limit``: seconds of each offline solve the policy makes (``replan:``, ``hindsight:``);
-    ``run_limit``: seconds for the whole run (``TimeoutError`` beyond).  ``seconds`` of the
+    ``run_limit``: seconds for the whole run (``TimeoutError`` beyond); ``clock``: a round-time
+    model on whose clock requests are admitted by their arrival in seconds (``arrival_s``, default
+    the instance's; ``execute``).  ``seconds`` of the
     result covers the predictions, the policy's construction (a hindsight plan) and the run.
     """
     t0 = time.perf_counter()
@@ -55,7 +60,16 @@ def simulate(
         seconds=time_limit,
     )
     deadline = math.inf if run_limit is None else t0 + run_limit
-    execution = execute(instance, pol, predictions, eviction, seed=seed, deadline=deadline)
+    execution = execute(
+        instance,
+        pol,
+        predictions,
+        eviction,
+        seed=seed,
+        deadline=deadline,
+        clock=clock,
+        arrival_s=arrival_s,
+    )
     execution.seconds = time.perf_counter() - t0
     return execution
 

@@ -67,13 +67,14 @@ def improve(
     candidates: int = 8,
     patience: int = 3,
     log: Callable[[str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[IntArray, dict[str, int]]:
     """Move requests from the replica with the largest total latency to the one with the smallest.
 
     Each round tries ``candidates`` requests of the worst replica (the largest volumes first, then
     random ones) and keeps the first move that lowers the two replicas' summed objective under
-    ``evaluate``; it stops after ``patience`` rounds in a row without such a move, or at ``deadline``
-    (``time.perf_counter()``). Returns the assignment and ``{tried, moved, before, after}``.
+    ``evaluate``; it stops after ``patience`` rounds in a row without such a move, at ``deadline``
+    (``time.perf_counter()``) or when ``stop()`` says so. Returns the assignment and ``{tried, moved, before, after}``.
     """
     rng = np.random.default_rng(seed)
     assign = assignment.copy()
@@ -82,7 +83,8 @@ def improve(
     obj = [replica_objective(instance, g, evaluate) for g in groups]
     before = sum(obj)
     tried = moved = fails = 0
-    while time.perf_counter() < deadline and replicas > 1 and fails < patience:
+    stopped = stop or (lambda: False)
+    while time.perf_counter() < deadline and replicas > 1 and fails < patience and not stopped():
         worst = int(np.argmax(obj))
         best = int(np.argmin(obj))
         if worst == best or groups[worst].size <= 1:

@@ -1,10 +1,12 @@
 """Schedule ``k`` replicas: route, schedule each replica with a registered method, bound the whole.
 
 :func:`solve_replicas` is the entry point of ``--replicas K`` and of ``scripts/capacity.py``. Its
-time limit covers everything: with ``optimised`` routing a third of the plan's time improves the
+time limit (or the caller's deadline) covers everything: with ``optimised`` routing a third of the plan's time improves the
 assignment, the rest schedules the replicas one after the other (each gets an equal share of
 what is left); :data:`BOUND_SHARE` of the whole is kept for the pooled lower bound
-(:mod:`.bound`), computed after the plan so that the Lagrangian gets its horizon.
+(:mod:`.bound`), computed after the plan so that the Lagrangian gets its horizon. The caller's
+stop flag (Ctrl-C) ends the current replica's method with its best plan, the remaining replicas
+get their fast plans and the bound is the closed-form one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..model.deadline import Deadline
 from ..model.instance import Instance
 from ..model.result import SolveOptions, gap
 from ..registry import solve
@@ -145,14 +148,17 @@ def solve_replicas(
         raise ValueError(f"the number of replicas must be positive (got {replicas})")
     options = options or SolveOptions()
     t0 = time.perf_counter()
-    limit = options.time_limit
-    plan_time = None if limit is None else limit * (1.0 - (BOUND_SHARE if bound else 0.0))
+    budget = options.budget()  # the caller's deadline, or the time limit from now
+    plan_deadline = budget.share(1.0 - BOUND_SHARE) if bound else budget
+    stopped = options.stop or (lambda: False)
     stats: dict[str, Any] = {}
     assignment = np.zeros(instance.n, dtype=np.int64) if replicas == 1 else route(instance, replicas, routing)  # fmt: skip
     if routing == "optimised" and replicas > 1:
-        budget = 10.0 if plan_time is None else plan_time * IMPROVE_SHARE
+        until = (
+            plan_deadline.share(IMPROVE_SHARE) if plan_deadline.limited else Deadline.after(10.0)
+        )
         assignment, stats["improve"] = improve(
-            instance, replicas, assignment, time.perf_counter() + budget, evaluate, options.seed
+            instance, replicas, assignment, until.at, evaluate, options.seed, stop=stopped
         )
     groups = replica_indices(assignment, replicas)
     starts = np.zeros(instance.n, dtype=np.int64)
@@ -161,11 +167,8 @@ def solve_replicas(
     for r, idx in enumerate(groups):
         if idx.size == 0:
             continue
-        left = None
-        if plan_time is not None:
-            spent = time.perf_counter() - t0
-            remaining = [g for g in groups[r:] if g.size]
-            left = max(0.5, (plan_time - spent) / len(remaining))
+        remaining = [g for g in groups[r:] if g.size]
+        left = plan_deadline.remaining() / len(remaining) if plan_deadline.limited else None
         sub = instance.subset(idx, name=f"{instance.name}-replica{r}")
         result = solve(sub, method, _options(options, left))
         if result.plan is None:  # the method ended without a plan: the fast plan stands in
@@ -182,12 +185,11 @@ def solve_replicas(
     stats["methods"] = methods_used
     # the replicas' own bounds bound this assignment only, not every k-replica plan
     stats["assignment_bound"] = int(sum(own_bounds))
-    lb, src = None, None
-    if bound:
-        left = (
-            DEFAULT_BOUND_SECONDS if limit is None else max(0.5, limit - (time.perf_counter() - t0))
-        )
-        lb, src = replica_lower_bound(instance, replicas, left, plan.start_round)
+    if stopped():
+        stats["interrupted"] = True
+    if bound and not stopped():
+        left = budget.remaining() if budget.limited else DEFAULT_BOUND_SECONDS
+        lb, src = replica_lower_bound(instance, replicas, max(0.1, left), plan.start_round)
     else:
         lb, src = fast_replica_bound(instance, replicas)
     if replicas == 1 and stats["assignment_bound"] > (lb or 0):
@@ -199,8 +201,10 @@ def solve_replicas(
 
 
 def _options(base: SolveOptions, time_limit: float | None) -> SolveOptions:
+    """One replica's options: its share of the time, the caller's seed, threads and stop flag."""
     return SolveOptions(
         time_limit=None if time_limit is None or not math.isfinite(time_limit) else time_limit,
+        stop=base.stop,
         seed=base.seed,
         threads=base.threads,
         params=dict(base.params),

@@ -153,3 +153,30 @@ def test_bad_input_is_one_line(runs, case: str, fragment: str) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("usage:", " "))]
     assert len(lines) == 1, proc.stderr
     assert fragment in lines[0]
+
+
+def test_on_the_clock_the_run_file_has_the_admissions(tmp_path: Path) -> None:
+    """``--round-time`` with arrivals in seconds: requests admitted on the model's clock (later
+    than their arrival rounds when busy rounds last longer than a round), recorded in the run
+    file; ``--arrivals-by rounds`` keeps the arrival rounds."""
+    requests = [{"id": f"q{i}", "prompt": 40 + 7 * i, "output": 30 + 5 * i} for i in range(12)]
+    seconds = {f"q{i}": 0.05 * i for i in range(12)}
+    inst = {"name": "clock", "memory": 600, "requests": requests, "arrival_s": seconds,
+            "round_seconds": 0.05}  # fmt: skip
+    for i, r in enumerate(requests):
+        r["arrival"] = i
+    path = tmp_path / "instance.json"
+    path.write_text(json.dumps(inst))
+    admitted = {}
+    for mode in ("clock", "rounds"):
+        out = tmp_path / f"run-{mode}.json"
+        res = run(path, "--policy", "fcfs", "--round-time", "c0=0.02,c_kv=0.0001",
+                  "--arrivals-by", mode, "--output", out)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        record = json.loads(out.read_text())
+        assert "TTFT" in res.stdout and record["timing"]["round_time"]["name"]
+        admitted[mode] = record.get("admitted")
+    assert admitted["rounds"] is None
+    clock = admitted["clock"]
+    assert all(clock[f"q{i}"] >= 0 for i in range(12))
+    assert any(clock[f"q{i}"] != i for i in range(12))  # the clock moved admissions

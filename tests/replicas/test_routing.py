@@ -48,3 +48,23 @@ def test_one_replica_is_the_registry_s_plan() -> None:
     res = solve_replicas(INST, 1, "svf", bound=False)
     assert res.objective == solve(INST, "svf").objective
     assert res.routing == "-"
+
+
+def test_a_stop_request_keeps_a_valid_replica_plan_with_the_closed_form_bound() -> None:
+    """Ctrl-C (the stop flag) during ``solve_replicas``: each replica keeps the plan its method
+    had, the moves of ``optimised`` routing end, and the bound is the closed-form pooled one."""
+    from scheduler_milp.replicas.bound import fast_replica_bound
+
+    calls: list[int] = []
+
+    def stop_after_routing() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # the first question (the moves' first round) says go on
+
+    res = solve_replicas(
+        INST, 2, "auto", "optimised", SolveOptions(time_limit=600, stop=stop_after_routing)
+    )
+    assert res.plan.violations() == []
+    assert res.stats["interrupted"] is True
+    assert (res.lower_bound, res.bound_source) == fast_replica_bound(INST, 2)
+    assert res.lower_bound is not None and res.lower_bound <= res.objective
