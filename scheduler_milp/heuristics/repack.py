@@ -237,7 +237,10 @@ def repack(
     progress: Callable[[Plan], None] | None = None,
     progress_seconds: float = 5.0,
 ) -> tuple[Plan, dict[str, Any]]:
-    """Improve ``start_plan`` by compaction and ruin-and-recreate moves (see the module docstring)."""
+    """Improve ``start_plan`` by compaction and ruin-and-recreate moves (see the module docstring).
+
+    A plan at the trivial bound (the sum of the outputs) is optimal: the search ends there.
+    """
     if iteration_limit is None and time_limit is None:
         raise ValueError("repack: give a time limit or an iteration limit")
     if kmin < 1 or kmax < kmin:
@@ -249,6 +252,9 @@ def repack(
     volume = instance.volume
     start_obj = start_plan.total_latency
     trajectory: list[tuple[float, int]] = [(0.0, start_obj)]
+    floor = int(instance.output_len.sum())  # a plan at the trivial bound is optimal
+    if start_obj <= floor:
+        return start_plan, _stats(0, 0, 0, {}, 0, None, trajectory, start_obj, StopReason.COMPLETED, t0)  # fmt: skip
     if not WARMUP.ready(Deadline(deadline)):  # compiling the kernels outlasted the time limit
         stats = _stats(0, 0, 0, {}, 0, None, trajectory, start_obj, StopReason.TIME_LIMIT, t0)
         stats["kernels"] = "not compiled in time"
@@ -300,7 +306,7 @@ def repack(
     gains = {f"{a}/{b}": 0 for a in NEIGHBOURHOODS for b in ORDERS}
     why = StopReason.COMPLETED
     since_compact = 0
-    while n >= 2:
+    while n >= 2 and best_obj > floor:
         reason = _stop_reason(iterations, iteration_limit, deadline, stop)
         if reason is not None:
             why = reason

@@ -60,6 +60,8 @@ BOUND_SOURCES: dict[str, str] = {
     TRIVIAL_BOUND_SOURCE: "the trivial bound (every request alone, started on arrival)",
     "volume": "the volume bound (memory-time volumes packed into the budget)",
     "busy-time": "the busy-time bound (volume packed smallest first, with each request's offset)",
+    "volume-bound": "the volume bound (memory-time volumes packed into the budget)",
+    "busy-bound": "the busy-time bound (volume packed smallest first, with each request's offset)",
     "lagrange": "a Lagrangian relaxation of the time-indexed model's memory rows",
     "sawtooth": "the sawtooth lift of the Lagrangian (memory grows between completions)",
     "lp": "the LP relaxation of the time-indexed model",
@@ -243,8 +245,9 @@ class SolveResult:
             return "no plan exists: the instance is proven infeasible"
         if self.plan is None or self.lower_bound is None:
             return "nothing: no plan was found"
-        src = str(self.stats.get("bound_source", ""))
-        proof = BOUND_SOURCES.get(src, src or "a proven lower bound")
+        # without a recorded source, the bound is the method's own (the exact methods' proofs)
+        src = str(self.stats.get("bound_source", "") or self.method)
+        proof = BOUND_SOURCES.get(src, f"{src}'s proven lower bound")
         if self.status is Status.OPTIMAL:
             return f"this plan is optimal: no plan has a smaller total latency (proved by {proof})"
         g = self.gap or 0.0

@@ -184,3 +184,17 @@ def test_round_neighbourhood_never_empty_in_an_idle_stretch():
     assert near.size == 2
     assert set(near.tolist()) == {0, 2}  # run ends at 9 (26 rounds away), starts at 60 (25 away)
     assert _around(start, output, 35, 9).size == 5  # never more than there are requests
+
+
+@pytest.mark.parametrize("method", ["repack", "ls"])
+def test_a_plan_at_the_trivial_bound_ends_the_search(method):
+    """Every request alone fits from round 0: the start plan meets the trivial bound (the sum of
+    the outputs) and the search ends at once, without moves, not at its time limit."""
+    from scheduler_milp import load_example
+    from scheduler_milp.registry import solve
+
+    res = solve(load_example("toy-3"), method, SolveOptions(time_limit=600))
+    assert res.objective == int(res.instance.output_len.sum())
+    assert res.stop_reason.value == "completed" and res.status.value == "optimal"
+    moves = res.stats.get("iterations", res.stats.get("moves"))
+    assert moves == 0, res.stats

@@ -71,3 +71,17 @@ def test_a_small_positive_gap_is_feasible_not_optimal():
     exact = SolveResult("x", instance, plan, lower_bound=plan.total_latency)
     assert exact.status is Status.OPTIMAL and exact.gap == 0.0
     assert "optimal" in exact.certificate()
+
+
+def test_every_registered_method_names_its_proof_in_words() -> None:
+    """The certificate line never falls back to a bare method or source name."""
+    from scheduler_milp import load_example, solve
+    from scheduler_milp.model.result import BOUND_SOURCES, SolveOptions
+    from scheduler_milp.registry import METHODS
+
+    inst = load_example("toy-3")
+    for name in METHODS:
+        res = solve(inst, name, SolveOptions(time_limit=5))
+        source = str(res.stats.get("bound_source") or res.method)
+        assert source in BOUND_SOURCES, f"{name}: bound source {source!r} has no words"
+        assert BOUND_SOURCES[source] in res.certificate()
