@@ -21,6 +21,7 @@ preset) against the round count times ``delta``. Writes ``benchmarks/results/cap
     python benchmarks/bench_capacity.py --mix --time-limit 20
     python benchmarks/bench_capacity.py --conv --time-limit 60
     python benchmarks/bench_capacity.py --arrivals
+    python benchmarks/bench_capacity.py --table mix        # the per-point table of docs/capacity.md
 
 Online on the clock (``--clock``): the whole conversation trace with its arrivals in seconds,
 M = 65,536, online policies under exact and ``lognormal:0.5`` predictions, run two ways on the
@@ -88,6 +89,37 @@ def sweep(name: str, args: argparse.Namespace) -> None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         shutil.copyfile(work / "capacity.csv", RESULTS / f"capacity-{name}{suffix}.csv")
         shutil.copyfile(work / "capacity.png", FIGURES / f"capacity-{name}{suffix}.png")
+
+
+def point_table(name: str) -> str:
+    """The per-point markdown table of docs/capacity.md from ``capacity-NAME[-rounds].csv``: the best
+    plan over methods and routings, its bound and gap, each method's least-loaded gap, and the best
+    mean latency with the certified mean in seconds."""
+    import pandas as pd
+
+    rounds = pd.read_csv(RESULTS / f"capacity-{name}-rounds.csv")
+    secs = pd.read_csv(RESULTS / f"capacity-{name}.csv")
+    rows = ["| M | k | best plan (rounds) | by | bound (rounds) | certified gap | `auto` gap | "
+            "`svf` gap | best mean latency (s) | certified mean (s) |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for (m, k), part in rounds[rounds.error.isna()].groupby(["memory", "replicas"]):
+        lb = int(part.lower_bound_rounds.max())
+        best = part.loc[part.objective_rounds.idxmin()]
+        by = best.method + ("" if best.routing in ("-", "least-loaded") else f", {best.routing}")
+        plain = part[part.routing.isin(["-", "least-loaded"])]
+
+        def gap_of(method: str, plain: Any = plain, lb: int = lb) -> str:
+            obj = plain[plain.method == method].objective_rounds.min()
+            return f"{100 * (obj - lb) / obj:.2f}%"
+
+        sp = secs[(secs.memory == m) & (secs.replicas == k) & secs.error.isna()]
+        rows.append(
+            f"| {m:,} | {k} | {int(best.objective_rounds):,} | {by} | {lb:,} | "
+            f"{100 * (best.objective_rounds - lb) / best.objective_rounds:.2f}% | "
+            f"{gap_of('auto')} | {gap_of('svf')} | {sp.mean_latency_s.min():.1f} | "
+            f"{sp.bound_mean_latency_s.max():.1f} |"
+        )
+    return "\n".join(rows)
 
 
 def arrival_error(deltas: list[float], memory: int) -> dict[str, Any]:
@@ -213,10 +245,15 @@ def main() -> int:
         "--work", default=str(ROOT / "runs" / "capacity"), help="resumable work directory"
     )
     p.add_argument("--replot", action="store_true", help="table and figure from the records only")
+    p.add_argument(
+        "--table", choices=("mix", "conv"), help="print the docs table of a sweep's records"
+    )
     args = p.parse_args()
     for name in ("mix", "conv"):
         if getattr(args, name):
             sweep(name, args)
+    if args.table:
+        print(point_table(args.table))
     if args.arrivals:
         result = arrival_error([0.025, 0.05, 0.1], 65_536)
         RESULTS.mkdir(parents=True, exist_ok=True)

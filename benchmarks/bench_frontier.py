@@ -1,6 +1,6 @@
-"""The exact frontier: what reduced-cost fixing and cardinality (clique) rows buy (docs/exact.md, "Strengthening the relaxation").
+"""The exact frontier: what reduced-cost fixing, cardinality (clique) rows and the configuration LP buy (docs/exact.md, "Strengthening the relaxation").
 
-Two parts, both on ``uniform8`` (``random_instance(n, seed)``: prompt, output uniform in 1..8,
+Three parts, all on ``uniform8`` (``random_instance(n, seed)``: prompt, output uniform in 1..8,
 M = 24) unless ``--analogues`` is given:
 
 ``--part lp``: per instance, the time-indexed LP (with completion-count rows), the LP with the
@@ -20,6 +20,17 @@ the next two), ``highs-fix``, ``highs-both``, ``milp`` (the registered method).
     python benchmarks/bench_frontier.py --part solve --sizes 12,14,16 --variants cpsat,cpsat-fix
     python benchmarks/bench_frontier.py --part lp --analogues      # the M = 16,384 analogues
 
+``--part config``: per instance, the time-indexed LP, the per-round configuration LP
+(:func:`configuration_lp`, column generation; its value at convergence, else its best Lagrangian
+bound, see ``converged``), the optimum when known (``--optima``, or ``dp`` for ``n <=
+--prove-up-to`` when it proves it within ``--time-limit``), the share of the LP gap closed, the
+column-generation iterations, configurations and seconds (``--config-limit`` per instance).
+
+    python benchmarks/bench_frontier.py --part config --sizes 8,10,12 \
+        --optima benchmarks/results/frontier_solve.jsonl
+    python benchmarks/bench_frontier.py --part config --analogues \
+        --optima benchmarks/results/frontier_solve_analogues.jsonl
+
 ``--output FILE`` writes the rows as JSON lines.
 """
 
@@ -35,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler_milp.bounds.sawtooth import sawtooth_bound
+from scheduler_milp.formulations.configuration import configuration_lp
 from scheduler_milp.formulations.cpsat import CpsatParams
 from scheduler_milp.formulations.prepare import prepare
 from scheduler_milp.formulations.strengthen import (
@@ -46,6 +58,7 @@ from scheduler_milp.formulations.strengthen import (
     solve_strengthened_milp,
 )
 from scheduler_milp.generators import random_instance
+from scheduler_milp.model.deadline import Deadline
 from scheduler_milp.model.instance import Instance
 from scheduler_milp.model.result import SolveOptions, SolveResult, Status
 from scheduler_milp.registry import solve
@@ -123,6 +136,69 @@ def lp_row(label: str, inst: Instance, optimum: int | None) -> dict[str, Any]:
     return row
 
 
+def config_row(
+    label: str,
+    inst: Instance,
+    optimum: int | None,
+    limit: float,
+    max_iterations: int,
+    prove_up_to: int,
+    prove_limit: float,
+) -> dict[str, Any]:
+    """The configuration LP against the time-indexed LP on one instance (windows of the best fast
+    plan, as ``--part lp``); the optimum from ``--optima`` or, for small ``n``, a ``dp`` proof."""
+    source = "optima" if optimum is not None else None
+    if optimum is None and inst.n <= prove_up_to:
+        res = solve(inst, "dp", SolveOptions(time_limit=prove_limit))
+        if res.status == Status.OPTIMAL and res.objective is not None:
+            optimum, source = res.objective, "dp"
+    cfg = configuration_lp(inst, max_iterations=max_iterations, deadline=Deadline.after(limit))
+    row: dict[str, Any] = {
+        "label": label,
+        "n": inst.n,
+        "lp": cfg.lp_value,
+        "config": cfg.value,
+        "config_master": cfg.master,
+        "converged": cfg.converged,
+        "optimum": optimum,
+        "optimum_source": source,
+        "iterations": cfg.iterations,
+        "columns": cfg.columns,
+        "rounds": cfg.rounds,
+        "seconds": cfg.seconds,
+    }
+    if optimum is not None and cfg.lp_value is not None:
+        gap = optimum - cfg.lp_value
+        row["lp_gap"] = gap / optimum
+        row["config_gap"] = (optimum - cfg.value) / optimum
+        row["closed"] = (cfg.value - cfg.lp_value) / gap if gap > 1e-9 else None
+    return row
+
+
+def config_summary(rows: list[dict[str, Any]]) -> str:
+    """Per n: medians of the LP gap, the configuration-LP gap, the share closed and seconds."""
+
+    def med(values: list[Any], scale: float = 1.0, digits: int = 1) -> str:
+        got = [v for v in values if v is not None]
+        return f"{scale * statistics.median(got):.{digits}f}" if got else "-"
+
+    out = [
+        "| n | instances | converged | median LP gap | median config-LP gap | median share closed "
+        "| median s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sorted({r["n"] for r in rows}):
+        rs = [r for r in rows if r["n"] == n]
+        out.append(
+            f"| {n} | {len(rs)} | {sum(r['converged'] for r in rs)}/{len(rs)} | "
+            f"{med([r.get('lp_gap') for r in rs], 100)}% | "
+            f"{med([r.get('config_gap') for r in rs], 100)}% | "
+            f"{med([r.get('closed') for r in rs], 100)}% | "
+            f"{med([r['seconds'] for r in rs])} |"
+        )
+    return "\n".join(out)
+
+
 def solve_row(
     label: str, inst: Instance, variant: str, limit: float, threads: int
 ) -> dict[str, Any]:
@@ -174,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--part", choices=("lp", "solve"), default="lp")
-    p.add_argument("--sizes", default="8,10,12,14,16")
+    p.add_argument("--part", choices=("lp", "solve", "config"), default="lp")
+    p.add_argument("--sizes", help="default 8,10,12,14,16 (--part config: 8,10,12,14)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--analogues", action="store_true", help="the M = 16,384 analogues instead")
     p.add_argument("--variants", default="cpsat,cpsat-fix")
@@ -183,7 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--optima", help="JSON lines of an earlier --part solve run: proven optima")
     p.add_argument("--output", help="append the rows here as JSON lines")
+    p.add_argument(
+        "--config-limit", type=float, default=300.0, help="--part config: seconds per instance"
+    )
+    p.add_argument(
+        "--max-iterations", type=int, default=2000, help="--part config: master solves at most"
+    )
+    p.add_argument(
+        "--prove-up-to",
+        type=int,
+        default=10,
+        help="--part config: prove missing optima with dp up to this n (within --time-limit)",
+    )
     args = p.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = "8,10,12,14" if args.part == "config" else "8,10,12,14,16"
     optima: dict[str, int] = {}
     if args.optima:
         for line in Path(args.optima).read_text().splitlines():
@@ -196,6 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         for label, inst in instances(args):
             if args.part == "lp":
                 made = [lp_row(label, inst, optima.get(label))]
+            elif args.part == "config":
+                made = [
+                    config_row(
+                        label,
+                        inst,
+                        optima.get(label),
+                        args.config_limit,
+                        args.max_iterations,
+                        args.prove_up_to,
+                        args.time_limit,
+                    )
+                ]
             else:
                 made = [
                     solve_row(label, inst, variant, args.time_limit, args.threads)
@@ -213,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "solve":
         print()
         print(summary(rows, args.time_limit))
+    if args.part == "config":
+        print()
+        print(config_summary(rows))
     return 0
 
 

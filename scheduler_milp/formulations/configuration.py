@@ -29,7 +29,9 @@ knapsack DP over requests on capacity ``M`` (and the batch cap) with the linking
 At any duals ``y`` (signs enforced) the Lagrangian
 ``L(y) = sum_i y_i + sum_T K(T) y_T - sum_t max_C y(C) + sum_c min(0, reduced cost of x_c)`` is a
 lower bound (the convexity rows and ``0 <= x <= 1`` are kept in the subproblem); at convergence it
-equals the master value.
+equals the master value.  The time-indexed LP's duals, mapped onto the linking rows
+(``lambda_t mem``), give ``L >= `` the LP value, so the bound starts there; pricing is smoothed
+towards the best-bound duals (Wentges).
 """
 
 from __future__ import annotations
@@ -42,21 +44,25 @@ import numpy as np
 from ..baselines.best import best_fast_plan
 from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
-from .lp import _quiet_stdout, highspy_inf, solve_lp_model
+from .lp import _highs_model, _quiet_stdout, highspy_inf
 from .timeindexed import TimeIndexed, build, check_plan_fits, round_entries
 
 #: a configuration prices out when its reduced cost is below ``-PRICING_TOLERANCE``
 PRICING_TOLERANCE = 1e-7
+
+#: column generation stops when the master's value and the Lagrangian bound are this close
+#: (relative to the value)
+GAP_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class ConfigurationLp:
     """What :func:`configuration_lp` found.
 
-    ``value`` is the configuration LP's value when ``converged`` (the master optimum, with no
-    configuration of negative reduced cost and no artificial in use); otherwise the best
-    Lagrangian bound seen.  Either way it is a lower bound on every plan of objective at most the
-    upper bound.  ``master`` is the last restricted master's value (at least the LP value),
+    ``value`` is the configuration LP's value when ``converged`` (see :func:`configuration_lp`);
+    otherwise the best Lagrangian bound seen (``bound``, never below ``lp_value``).  Either way it
+    is a lower bound on every plan of objective at most the upper bound.  ``master`` is the last
+    restricted master's value (at least the configuration LP's while artificials are unused),
     ``lp_value`` the time-indexed LP with its completion-count rows on the same windows,
     ``columns`` the configurations in the master at the end, ``rounds`` the rounds priced.
     """
@@ -64,7 +70,7 @@ class ConfigurationLp:
     value: float
     bound: float
     master: float
-    lp_value: float | None
+    lp_value: float
     iterations: int
     columns: int
     rounds: int
@@ -98,17 +104,15 @@ def best_configuration(
     dp[0, 0] = 0.0
     choices: list[np.ndarray] = []
     for items in members:
-        new = dp.copy()
-        choice = np.full(dp.shape, -1, dtype=np.int64)
-        for item in items.tolist():
+        # candidate 0: the group unused; candidate j: its item j added to every state
+        cand = np.full((len(items) + 1, *dp.shape), -np.inf)
+        cand[0] = dp
+        for j, item in enumerate(items.tolist(), start=1):
             w = int(weights[item])
-            cand = np.full(dp.shape, -np.inf)
-            cand[step:, w:] = dp[: count_dim - step, : capacity + 1 - w] + profits[item]
-            better = cand > new
-            new[better] = cand[better]
-            choice[better] = item
-        dp = new
-        choices.append(choice)
+            cand[j, step:, w:] = dp[: count_dim - step, : capacity + 1 - w] + profits[item]
+        pick = np.argmax(cand, axis=0)  # ties: the group unused, then the first item
+        dp = cand.max(axis=0)
+        choices.append(np.where(pick > 0, items[np.maximum(pick - 1, 0)], -1))
     flat = int(np.argmax(dp))
     best = float(dp.flat[flat])
     k, w = divmod(flat, capacity + 1)
@@ -124,10 +128,11 @@ def best_configuration(
 
 @dataclass(frozen=True, eq=False)
 class _Links:
-    """The linking rows: entry ``e`` = (kept round ``round_pos[e]``, column ``col[e]``, ``mem[e]``)."""
+    """The linking rows, one per entry ``e``: column ``col[e]`` covers a kept round and holds
+    ``mem[e]`` there; the entries of the ``k``-th kept round are ``offset[k]:offset[k + 1]``."""
 
     rounds: IntArray  # the kept rounds, ascending
-    offset: IntArray  # entries of kept round k are offset[k]:offset[k+1]
+    offset: IntArray
     col: IntArray
     mem: IntArray
 
@@ -172,6 +177,9 @@ class _Master:
         h.setOptionValue("output_flag", False)
         highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", 1)
+        # columns are added between solves: primal simplex from the last basis
+        h.setOptionValue("simplex_strategy", 4)
+        h.setOptionValue("presolve", "off")
         self.h = h
         empty_i, empty_f = np.zeros(0, dtype=np.int32), np.zeros(0)
         h.addCols(
@@ -263,7 +271,8 @@ class _Master:
         import highspy
 
         if time_left is not None:
-            self.h.setOptionValue("time_limit", max(time_left, 0.01))
+            # HiGHS's clock runs over all solves of one object: the limit is on its total
+            self.h.setOptionValue("time_limit", self.h.getRunTime() + max(time_left, 0.01))
         self.h.run()
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise TimeoutError(f"restricted master not solved: {self.h.getModelStatus()}")
@@ -274,13 +283,22 @@ class _Master:
             np.asarray(sol.row_dual, dtype=np.float64),
         )
 
+    def signed(self, dual: np.ndarray) -> np.ndarray:
+        """The row duals with the signs of a minimisation enforced: count rows (``<=``) ``<= 0``,
+        linking rows (``>=``) ``>= 0``; the one-start and convexity rows are equalities."""
+        y = dual.copy()
+        n = self.model.instance.n
+        y[n : self.conv0] = np.minimum(y[n : self.conv0], 0.0)
+        y[self.link0 :] = np.maximum(y[self.link0 :], 0.0)
+        return y
+
     def lagrangian(self, dual: np.ndarray, best: np.ndarray) -> float:
-        """``L(y)`` (module docstring) at the master's duals with the signs enforced; ``best[k]``
-        is the largest linking profit of a configuration of kept round ``k`` at those duals."""
+        """``L(y)`` (module docstring) at duals ``y`` of the right signs (:meth:`signed`);
+        ``best[k]`` is the largest linking profit of a configuration of kept round ``k`` at ``y``."""
         model, n = self.model, self.model.instance.n
         y_one = dual[:n]
-        y_cnt = np.minimum(dual[n : self.conv0], 0.0)  # <= rows of a minimisation
-        y_link = np.maximum(dual[self.link0 :], 0.0)  # >= rows
+        y_cnt = dual[n : self.conv0]
+        y_link = dual[self.link0 :]
         rc = model.col_cost.astype(np.float64) - y_one[model.col_request]
         if len(y_cnt):
             rc -= np.bincount(
@@ -290,19 +308,58 @@ class _Master:
         return float(y_one.sum() + self.count_rhs @ y_cnt - best.sum() + np.minimum(rc, 0.0).sum())
 
 
+def _lp_duals(model: TimeIndexed, links: _Links, master: _Master) -> tuple[float, np.ndarray]:
+    """The time-indexed LP's value and its duals mapped onto the master's rows.
+
+    A memory price ``lambda_t`` (and batch price ``beta_t``) becomes the linking dual
+    ``lambda_t mem + beta_t`` of every entry of round ``t``; the one-start and count duals carry
+    over.  Every configuration holds at most ``M`` (and ``max_batch``) in round ``t``, so the
+    Lagrangian at these duals is at least the LP value: column generation starts its bound there.
+    """
+    import highspy
+
+    h = _highs_model(model, None, 1, True)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise TimeoutError(f"time-indexed LP not solved: {h.getModelStatus()}")
+    dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+    n = model.instance.n
+    y = np.zeros(master.h.getNumRow(), dtype=np.float64)
+    y[:n] = dual[:n]
+    pos = n
+    horizon = model.horizon
+    per_round: list[np.ndarray] = []
+    for rows in (model.memory_rows, model.batch_rows):
+        price = np.zeros(horizon, dtype=np.float64)
+        if rows is not None:
+            price[rows.round_of_row] = np.maximum(-dual[pos : pos + rows.n_rows], 0.0)
+            pos += rows.n_rows
+        per_round.append(price)
+    y[n : master.conv0] = np.minimum(dual[pos : pos + master.conv0 - n], 0.0)
+    round_of = np.repeat(links.rounds, np.diff(links.offset))
+    y[master.link0 :] = per_round[0][round_of] * links.mem + per_round[1][round_of]
+    return float(h.getInfo().objective_function_value), y
+
+
 def configuration_lp(
     instance: Instance,
     upper_bound: int | None = None,
     max_iterations: int = 2000,
     deadline: Deadline | None = None,
-    with_lp: bool = True,
+    smoothing: float = 0.8,
 ) -> ConfigurationLp:
     """The per-round configuration LP of the time-indexed model with windows for ``upper_bound``
     (``None``: the best fast plan's objective), by column generation (module docstring).
 
     Stops at convergence, after ``max_iterations`` master solves or at ``deadline``; the result
-    says which (``converged``) and always carries a valid lower bound (``value``, ``bound``).
-    ``with_lp`` also solves the time-indexed LP on the same model for comparison.
+    says which (``converged``) and always carries a valid lower bound (``value``, ``bound``), at
+    least the time-indexed LP's (``lp_value``): the LP's duals, mapped onto the master's rows, are
+    the first stability centre.  ``smoothing`` (Wentges): price at this mix of the centre (the
+    duals of the best bound so far) and the master's duals; when that finds no configuration of
+    negative reduced cost at the master's duals, price at the master's duals themselves.
+    Converged means: no configuration prices out at the master's duals and no artificial is in
+    use (``value`` is then the master's optimum), or the master's value and the bound meet within
+    ``GAP_TOLERANCE`` (``value`` is then the bound).
     """
     t0 = time.perf_counter()
     inst = instance
@@ -310,13 +367,11 @@ def configuration_lp(
     if upper_bound is None:
         upper_bound = plan.total_latency
     model = build(inst, int(upper_bound))
-    lp_value = None
-    if with_lp:
-        lp_value = solve_lp_model(model).bound
     links = _links(model)
     n_rounds = len(links.rounds)
     penalty = 10.0 * float(upper_bound) + 10.0
     master = _Master(model, links, penalty)
+    lp_value, center = _lp_duals(model, links, master)
     plan_cols = (
         set(model.column_of(plan.start_round).tolist()) if check_plan_fits(model, plan) else set()
     )
@@ -328,9 +383,24 @@ def configuration_lp(
             master.add(k, np.asarray(in_plan, dtype=np.int64))
     budget, cap = inst.memory_budget, inst.max_batch
     groups = model.col_request[links.col]
-    best_bound = -np.inf
-    value = master_value = -np.inf
+
+    def price(y: np.ndarray) -> tuple[np.ndarray, list[IntArray]]:
+        """Per kept round: the largest linking profit at duals ``y`` and its configuration."""
+        best = np.zeros(n_rounds)
+        chosen: list[IntArray] = []
+        y_link = y[master.link0 :]
+        for k in range(n_rounds):
+            lo, hi = int(links.offset[k]), int(links.offset[k + 1])
+            best[k], items = best_configuration(
+                groups[lo:hi], links.mem[lo:hi], y_link[lo:hi], budget, cap
+            )
+            chosen.append(lo + items)
+        return best, chosen
+
+    best_bound = master.lagrangian(center, price(center)[0])
+    master_value = np.inf
     converged = False
+    value = best_bound
     iterations = 0
     while iterations < max_iterations:
         if deadline is not None and deadline.expired():
@@ -342,28 +412,36 @@ def configuration_lp(
             )
         except TimeoutError:
             break
-        y_link = np.maximum(dual[master.link0 :], 0.0)
+        clean = float(sol[master.art].sum()) <= 1e-7
+        if clean and master_value - best_bound <= GAP_TOLERANCE * max(1.0, abs(master_value)):
+            converged, value = True, best_bound
+            break
+        y_master = master.signed(dual)
         mu = dual[master.conv0 : master.link0]
-        best = np.zeros(n_rounds)
+        weight = smoothing
         added = 0
-        for k in range(n_rounds):
-            lo, hi = int(links.offset[k]), int(links.offset[k + 1])
-            profit, chosen = best_configuration(
-                groups[lo:hi], links.mem[lo:hi], y_link[lo:hi], budget, cap
-            )
-            best[k] = profit
-            if -mu[k] - profit < -PRICING_TOLERANCE and master.add(k, lo + chosen):
-                added += 1
-        best_bound = max(best_bound, master.lagrangian(dual, best))
+        while True:
+            y = weight * center + (1.0 - weight) * y_master if weight > 0.0 else y_master
+            best, chosen = price(y)
+            bound = master.lagrangian(y, best)
+            if bound > best_bound:
+                best_bound, center = bound, y
+            y_link = y_master[master.link0 :]
+            for k in range(n_rounds):
+                reduced = -mu[k] - float(y_link[chosen[k]].sum())
+                if reduced < -PRICING_TOLERANCE and master.add(k, chosen[k]):
+                    added += 1
+            if added or weight == 0.0:
+                break
+            weight = 0.0  # mispricing: price at the master's own duals
         if added:
             continue
-        if float(sol[master.art].sum()) > 1e-7:  # penalty too small: raise it and go on
+        if not clean:  # penalty too small: raise it and go on
             penalty *= 10.0
             master.h.changeColsCost(len(master.art), master.art, np.full(len(master.art), penalty))
             continue
-        converged = True
+        converged, value = True, master_value
         break
-    value = master_value if converged else best_bound
     return ConfigurationLp(
         value=float(value),
         bound=float(best_bound),
