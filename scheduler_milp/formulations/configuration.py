@@ -44,7 +44,7 @@ import numpy as np
 from ..baselines.best import best_fast_plan
 from ..model.deadline import Deadline
 from ..model.instance import Instance, IntArray
-from .lp import _highs_model, _quiet_stdout, highspy_inf
+from .lp import _highs_model, add_rows, highspy_inf, starts_model
 from .timeindexed import TimeIndexed, build, check_plan_fits, round_entries
 
 #: a configuration prices out when its reduced cost is below ``-PRICING_TOLERANCE``
@@ -166,32 +166,18 @@ class _Master:
     (x, artificials, configurations)."""
 
     def __init__(self, model: TimeIndexed, links: _Links, penalty: float):
-        import highspy
 
         self.model, self.links = model, links
         inst = model.instance
         n, n_cols = inst.n, model.n_cols
         n_ent, n_rounds = len(links.col), len(links.rounds)
-        with _quiet_stdout():
-            h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        highspy.Highs.resetGlobalScheduler(True)
-        h.setOptionValue("threads", 1)
+        h = starts_model(model, threads=1)
         # columns are added between solves: primal simplex from the last basis
         h.setOptionValue("simplex_strategy", 4)
         h.setOptionValue("presolve", "off")
         self.h = h
         empty_i, empty_f = np.zeros(0, dtype=np.int32), np.zeros(0)
-        h.addCols(
-            n_cols,
-            model.col_cost.astype(float),
-            np.zeros(n_cols),
-            np.ones(n_cols),
-            0,
-            empty_i,
-            empty_i,
-            empty_f,
-        )
+        # the artificials of the linking rows come after the start columns
         h.addCols(
             n_ent,
             np.full(n_ent, penalty),
@@ -203,29 +189,11 @@ class _Master:
             empty_f,
         )
         self.art = np.arange(n_cols, n_cols + n_ent, dtype=np.int32)
-        h.addRows(
-            n,
-            np.ones(n),
-            np.ones(n),
-            n_cols,
-            model.col_offset[:-1].astype(np.int32),
-            np.arange(n_cols, dtype=np.int32),
-            np.ones(n_cols),
-        )
         self.count = model.completion_count_rows()
         cnt = self.count
         k_rhs = np.asarray(cnt.rhs_per_row, dtype=float) if cnt.n_rows else np.zeros(0)
         self.count_rhs = k_rhs
-        if cnt.n_rows:
-            h.addRows(
-                cnt.n_rows,
-                np.full(cnt.n_rows, -highspy_inf()),
-                k_rhs,
-                cnt.nnz,
-                cnt.indptr[:-1].astype(np.int32),
-                cnt.indices.astype(np.int32),
-                cnt.data.astype(float),
-            )
+        add_rows(h, cnt)
         self.conv0 = n + cnt.n_rows
         h.addRows(
             n_rounds,

@@ -105,26 +105,9 @@ def add_rows(h: Any, rows: SparseRows) -> None:
     )
 
 
-def highspy_inf() -> float:
-    """HiGHS's infinity."""
-    import highspy
-
-    return float(highspy.kHighsInf)
-
-
-def _highs_model(
-    model: TimeIndexed,
-    time_limit: float | None,
-    threads: int,
-    count_cuts: bool,
-    deadline: Deadline | None = None,
-) -> Any:
-    """A ``highspy.Highs`` holding the LP relaxation of ``model`` (all columns continuous in [0, 1]).
-
-    With a ``deadline``, :class:`~.timeindexed.OutOfTime` when it passes between two blocks of
-    rows, and HiGHS's time limit is what is left of it once the rows are in (``time_limit`` is
-    then ignored).
-    """
+def starts_model(model: TimeIndexed, threads: int = 1) -> Any:
+    """A quiet HiGHS model holding the start columns ``x_it`` in ``[0, 1]`` with their costs and the
+    one-start rows ``sum_t x_it = 1`` (the part every LP over the time-indexed columns shares)."""
     import highspy
 
     with _quiet_stdout():
@@ -135,8 +118,6 @@ def _highs_model(
     # pool's makes run() fail, so the pool is reset first (cheap, nothing else is running).
     highspy.Highs.resetGlobalScheduler(True)
     h.setOptionValue("threads", int(threads))
-    if time_limit is not None and deadline is None:
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     n_cols = model.n_cols
     h.addCols(
         n_cols,
@@ -158,6 +139,32 @@ def _highs_model(
         np.arange(n_cols, dtype=np.int32),
         np.ones(n_cols),
     )
+    return h
+
+
+def highspy_inf() -> float:
+    """HiGHS's infinity."""
+    import highspy
+
+    return float(highspy.kHighsInf)
+
+
+def _highs_model(
+    model: TimeIndexed,
+    time_limit: float | None,
+    threads: int,
+    count_cuts: bool,
+    deadline: Deadline | None = None,
+) -> Any:
+    """A ``highspy.Highs`` holding the LP relaxation of ``model`` (all columns continuous in [0, 1]).
+
+    With a ``deadline``, :class:`~.timeindexed.OutOfTime` when it passes between two blocks of
+    rows, and HiGHS's time limit is what is left of it once the rows are in (``time_limit`` is
+    then ignored).
+    """
+    h = starts_model(model, threads)
+    if time_limit is not None and deadline is None:
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     blocks: list[SparseRows] = [model.memory_rows]
     if model.batch_rows is not None:
         blocks.append(model.batch_rows)
