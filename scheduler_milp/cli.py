@@ -37,7 +37,7 @@ DEFAULT_EXACT_TIME_LIMIT = 300.0
 #: progress lines start after this many seconds and come at most this often
 PROGRESS_AFTER = 2.0
 PROGRESS_EVERY = 3.0
-#: whether ``--time-limit`` counts from the start of the process (set by :func:`whole_process`)
+#: whether ``--time-limit`` counts from the start of the process (set by :func:`solve_process`)
 _limit_from_process_start = False
 
 
@@ -479,8 +479,9 @@ def run(
     return status
 
 
-def whole_process(entry: Callable[[Sequence[str] | None], int], argv: Sequence[str]) -> NoReturn:
-    """Run ``solve`` as the whole process: the time limit covers start-up, and nothing follows.
+def solve_process(argv: Sequence[str] | None = None) -> NoReturn:
+    """``solve`` as the whole process (``scripts/solve.py``, ``scheduler-milp solve``): the time
+    limit covers start-up, and nothing follows.
 
     The limit counts from the process's start, so the interpreter's start-up and imports count
     against it; after the outputs are flushed the process ends at once (``os._exit``) instead of
@@ -488,17 +489,12 @@ def whole_process(entry: Callable[[Sequence[str] | None], int], argv: Sequence[s
     """
     global _limit_from_process_start
     _limit_from_process_start = True
-    status = run(argv, entry=entry)
+    status = run(sys.argv[1:] if argv is None else argv, entry=main)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     logging.shutdown()
     os._exit(status)
-
-
-def solve_process() -> NoReturn:
-    """``scripts/solve.py``."""
-    whole_process(main, sys.argv[1:])
 
 
 #: ``scheduler-milp SUBCOMMAND``: module of each subcommand's ``main(argv)``
@@ -555,8 +551,8 @@ def console(argv: Sequence[str] | None = None) -> int:
 
 
 def console_process() -> int:
-    """The ``scheduler-milp`` program: ``solve`` as a whole process (:func:`whole_process`)."""
+    """The ``scheduler-milp`` program: ``solve`` as a whole process (:func:`solve_process`)."""
     args = sys.argv[1:]
     if args and args[0] == "solve":
-        whole_process(main, args[1:])
+        solve_process(args[1:])
     return console(args)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from .model.columns import find_column, recognise_columns
 from .model.instance import Instance, InstanceError, read_jsonl
+from .timing.clock import with_arrival_seconds
 
 log = logging.getLogger(__name__)
 
@@ -465,16 +466,6 @@ def _sample_name(used: dict[str, float], n: int) -> str:
     return f"{name}-n{n}"
 
 
-def _seconds_meta(
-    ids: list[str], seconds: np.ndarray | None, round_seconds: float
-) -> dict[str, Any]:
-    """The ``arrival_s`` and ``round_seconds`` keys of an instance whose arrivals came from timestamps."""
-    if seconds is None:
-        return {}
-    by_id = {rid: float(x) for rid, x in zip(ids, seconds.tolist(), strict=True)}
-    return {"arrival_s": by_id, "round_seconds": float(round_seconds)}
-
-
 def sample_backlog(
     mix: Mapping[str, float] | str,
     n: int | None,
@@ -551,8 +542,7 @@ def sample_backlog(
     if name is None:
         name = _sample_name(used, len(sample.ids))
     log.info("sampled %s: %d requests, memory %d", name, len(sample.ids), memory)
-    extra = _seconds_meta(sample.ids, sample.seconds, round_seconds) if keep_seconds else {}
-    return Instance.create(
+    inst = Instance.create(
         memory,
         prompt_len,
         output_len,
@@ -561,9 +551,12 @@ def sample_backlog(
         name=name,
         block_size=block_size,
         max_batch=max_batch,
-        meta={"meta": meta, **extra},
+        meta={"meta": meta},
         source=f"<{name}>",
     )
+    if keep_seconds and sample.seconds is not None:
+        inst = with_arrival_seconds(inst, sample.seconds, round_seconds)
+    return inst
 
 
 def convert_csv(
@@ -649,9 +642,8 @@ def convert_csv(
                 "max_batch": max_batch,
             },
         },
-        **(_seconds_meta(ids, seconds, round_seconds) if keep_seconds else {}),
     }
-    return Instance.create(
+    inst = Instance.create(
         memory,
         prompt_len,
         output_len,
@@ -663,3 +655,6 @@ def convert_csv(
         meta=meta,
         source=src,
     )
+    if keep_seconds and seconds is not None:
+        inst = with_arrival_seconds(inst, seconds, round_seconds)
+    return inst

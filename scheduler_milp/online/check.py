@@ -154,29 +154,23 @@ def check_admissions(
     after its arrival in seconds (empty: so it is).
 
     The clock is rebuilt from the segments alone by :func:`~scheduler_milp.timing.clock.timeline`
-    (busy rounds back to back, idle rounds of ``c0``), independently of the executor's sums.
+    (busy rounds back to back, idle rounds of ``c0``: ``Timeline.begin_of``), independently of the
+    executor's sums.
     """
     from ..timing.clock import arrival_seconds, execution_segments, timeline
 
     secs = arrival_seconds(instance, model)
     segs = execution_segments(instance, [list(x) for x in segments], eviction)
     tl = timeline(instance, segs, model, secs)
-
-    def begin(t: IntArray) -> np.ndarray:
-        k = np.searchsorted(tl.rounds, t)
-        busy = (k < tl.rounds.size) & (tl.rounds[np.minimum(k, tl.rounds.size - 1)] == t)
-        prev = np.maximum(k - 1, 0)
-        idle = np.where(k > 0, tl.end[prev] + model.c0 * (t - tl.rounds[prev] - 1), model.c0 * t)
-        return np.where(busy, tl.begin[np.minimum(k, tl.rounds.size - 1)], idle)
-
     adm = instance.arrival
-    late = begin(adm) < secs - CLOCK_TOLERANCE
-    early = (adm > 0) & (begin(np.maximum(adm - 1, 0)) >= secs + CLOCK_TOLERANCE)
+    begins = tl.begin_of(adm)
+    late = begins < secs - CLOCK_TOLERANCE
+    early = (adm > 0) & (tl.begin_of(np.maximum(adm - 1, 0)) >= secs + CLOCK_TOLERANCE)
     problems = []
     for i in np.flatnonzero(late | early)[:5].tolist():
         problems.append(
             f"request '{instance.ids[i]}' admitted in round {int(adm[i])}, which begins at "
-            f"{float(begin(adm[i : i + 1])[0]):.6f} s, arrival {secs[i]:.6f} s: not the first "
+            f"{begins[i]:.6f} s, arrival {secs[i]:.6f} s: not the first "
             "round beginning at or after it"
         )
     return problems

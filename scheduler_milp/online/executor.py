@@ -486,42 +486,40 @@ class _Loop:
 
     def next_round(self, wake: int | None) -> int:
         """Completions, arrivals, the first overflow, the policy's wake: the earliest."""
-        truth, t = self.truth, self.t
-        if wake is not None and wake <= t:
-            raise self.fail(f"asked to be woken in round {wake}, not after the current round")
+        truth, t, clock = self.truth, self.t, self.clock
         nxt = truth.next_completion()
-        if self.clock is not None:
-            return self._next_on_clock(nxt if wake is None else min(nxt, wake))
+        if clock is not None:
+            self._close_round()
         if self.ptr < self.n:
-            nxt = min(nxt, self.times[self.ptr])
+            nxt = min(
+                nxt,
+                self.times[self.ptr]
+                if clock is None
+                else clock.first_round_at(self.seconds[self.ptr], nxt),
+            )
         nxt = min(nxt, truth.overflow_round(t, nxt))
         if wake is not None:
+            if wake <= t:
+                raise self.fail(f"asked to be woken in round {wake}, not after the current round")
             nxt = min(nxt, wake)
         if not math.isfinite(nxt):
             raise self.fail(
                 f"stalled: {len(self.waiting)} requests waiting, nothing running or arriving"
             )
+        if clock is not None:
+            self.begin = clock.begin(int(nxt))
+            self.prefill = 0
         return int(nxt)
 
-    def _next_on_clock(self, nxt: float) -> int:
-        """:meth:`next_round` on the clock: the round of the next arrival follows from the
-        durations of the rounds until then, fixed by the running set (:class:`_Clock`)."""
-        truth, t, clock = self.truth, self.t, self.clock
+    def _close_round(self) -> None:
+        """Tell the clock how long this round lasts and what runs after it (:class:`_Clock`): the
+        begin times of the rounds until the next event follow."""
+        truth, clock = self.truth, self.clock
         assert clock is not None
         r = len(truth.running)
-        kv = truth.sum_base + r * t
+        kv = truth.sum_base + r * self.t
         duration = float(clock.model.duration(self.prefill, r, kv))
-        clock.after(t, self.begin, duration, r, kv + r)
-        nxt = min(nxt, truth.overflow_round(t, nxt))
-        if self.ptr < self.n:
-            nxt = min(nxt, clock.first_round_at(self.seconds[self.ptr], nxt))
-        if not math.isfinite(nxt):
-            raise self.fail(
-                f"stalled: {len(self.waiting)} requests waiting, nothing running or arriving"
-            )
-        self.begin = clock.begin(int(nxt))
-        self.prefill = 0
-        return int(nxt)
+        clock.after(self.t, self.begin, duration, r, kv + r)
 
     def round(self) -> bool:
         """One decision round; False once every request is done."""
@@ -573,13 +571,10 @@ def execute(
     t0 = time.perf_counter()
     timed = None
     if clock is not None:
-        from ..timing.clock import arrival_seconds
+        from ..timing.clock import arrival_seconds, checked_seconds
 
         secs = arrival_seconds(instance, clock) if arrival_s is None else arrival_s
-        secs = np.asarray(secs, dtype=np.float64)
-        if secs.shape != (instance.n,) or not np.isfinite(secs).all() or (secs < 0).any():
-            raise ValueError(f"arrival_s: {instance.n} finite, non-negative seconds expected")
-        timed = (clock, secs)
+        timed = (clock, checked_seconds(secs, instance.n))
     loop = _Loop(instance, policy, predictions, eviction, timed)
     while loop.round():
         if loop.decisions & 1023 == 1 and time.perf_counter() > deadline:

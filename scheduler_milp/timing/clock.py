@@ -139,6 +139,21 @@ class Timeline:
         k = np.searchsorted(self.rounds, t)
         return np.asarray(self.begin[k] + self.duration[k], dtype=np.float64)
 
+    def begin_of(self, t: IntArray) -> FloatArray:
+        """Begin times of any rounds ``t``, busy or idle: an idle round begins ``c0`` after the one
+        before it (the rounds run back to back from 0 s)."""
+        t = np.asarray(t, dtype=np.int64)
+        if self.rounds.size == 0:
+            return np.asarray(self.model.c0 * t, dtype=np.float64)
+        k = np.searchsorted(self.rounds, t)
+        here = np.minimum(k, self.rounds.size - 1)
+        busy = (k < self.rounds.size) & (self.rounds[here] == t)
+        prev = np.maximum(k - 1, 0)
+        idle = np.where(
+            k > 0, self.end[prev] + self.model.c0 * (t - self.rounds[prev] - 1), self.model.c0 * t
+        )
+        return np.asarray(np.where(busy, self.begin[here], idle), dtype=np.float64)
+
 
 def timeline(
     instance: Instance, segs: Segments, model: RoundTime, arrival_s: FloatArray
@@ -232,6 +247,16 @@ def _recorded_arrivals(instance: Instance, recorded: Any) -> FloatArray:
     return out
 
 
+def checked_seconds(seconds: Sequence[float] | FloatArray, n: int) -> FloatArray:
+    """``n`` arrival times as a float array; :class:`TimingError` unless finite and non-negative."""
+    secs = np.asarray(seconds, dtype=np.float64)
+    if secs.shape != (n,):
+        raise TimingError(f"{secs.size} arrival times for {n} requests")
+    if not np.isfinite(secs).all() or (secs < 0).any():
+        raise TimingError("arrival times must be finite, non-negative seconds")
+    return secs
+
+
 def with_arrival_seconds(
     instance: Instance, seconds: Sequence[float] | FloatArray, round_seconds: float
 ) -> Instance:
@@ -240,13 +265,9 @@ def with_arrival_seconds(
     The rounds are what the offline methods see (docs/timing.md states the error this mapping
     makes); the seconds are what :func:`arrival_seconds` reads for a physical round-time model.
     """
-    secs = np.asarray(seconds, dtype=np.float64)
-    if secs.shape != (instance.n,):
-        raise TimingError(f"{secs.size} arrival times for {instance.n} requests")
+    secs = checked_seconds(seconds, instance.n)
     if not round_seconds > 0:
         raise TimingError(f"round_seconds must be positive (got {round_seconds})")
-    if not np.isfinite(secs).all() or (secs < 0).any():
-        raise TimingError("arrival times must be finite, non-negative seconds")
     rounds = np.floor(secs / round_seconds + 1e-9).astype(np.int64)
     meta = dict(instance.meta)
     meta[ARRIVAL_KEY] = {rid: float(x) for rid, x in zip(instance.ids, secs, strict=True)}
