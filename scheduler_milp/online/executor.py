@@ -558,7 +558,8 @@ def execute(
     With ``clock`` (a round-time model) the executor keeps time in seconds and admits each request
     in the first round that begins at or after its arrival (``arrival_s``, default
     :func:`~scheduler_milp.timing.clock.arrival_seconds` of the instance); the execution's
-    instance then has those admission rounds as arrivals (module docstring).
+    instance then has those admission rounds as arrivals (module docstring). A clairvoyant
+    policy (``hindsight:METHOD``), whose plan is in arrival rounds, runs on the unit clock only.
 
     Raises :class:`PolicyError` when the policy breaks the protocol, :class:`TimeoutError` past
     ``deadline`` (a ``time.perf_counter()`` value) and :class:`ExecutionError` if the independent
@@ -570,6 +571,13 @@ def execute(
         raise ValueError(f"{predictions.n} predictions for {instance.n} requests")
     t0 = time.perf_counter()
     timed = None
+    if clock is not None and not clock.is_unit and policy.clairvoyant:
+        # its plan starts requests in their arrival-round frame; on a physical clock a request may
+        # be admitted after its planned round, and the plan no longer says when to start it
+        raise ValueError(
+            f"{policy.name} follows a plan in arrival rounds and cannot run on the "
+            f"{clock.name} clock (run it with arrivals by rounds)"
+        )
     if clock is not None:
         from ..timing.clock import arrival_seconds, checked_seconds
 

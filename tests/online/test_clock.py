@@ -137,3 +137,13 @@ def test_the_run_file_carries_the_clock_and_the_admissions() -> None:
     segs = execution_segments(ex.instance, record["segments"], "restart")
     tl = timeline(ex.instance, segs, SLOW, np.array([0.0, 0.015, 0.2]))
     assert tl.begin[0] == 0.0
+
+
+def test_a_hindsight_plan_runs_on_the_unit_clock_only() -> None:
+    """Its plan is in arrival rounds: on a physical clock a request can be admitted after its
+    planned round, so the run is refused with one line instead of stalling."""
+    inst = Instance.create(20, [3, 4, 2], [2, 3, 4]).replace(meta={"arrival_s": [0.0, 0.015, 0.2]})
+    with pytest.raises(ValueError, match="arrivals by rounds"):
+        simulate(inst, "hindsight:svf", "exact", clock=SLOW)
+    unit = simulate(inst, "hindsight:svf", "exact", clock=UNIT)
+    assert unit.check() == []
