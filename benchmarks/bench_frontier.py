@@ -1,10 +1,12 @@
 """The exact frontier: what reduced-cost fixing, cardinality (clique) rows and the configuration LP buy (docs/exact.md, "Strengthening the relaxation").
 
 Three parts, all on ``uniform8`` (``random_instance(n, seed)``: prompt, output uniform in 1..8,
-M = 24) unless ``--analogues`` is given:
+M = 24) unless ``--analogues`` (the M = 16,384 analogues) or ``--trace-class`` (``conv64`` of
+``bench_exact.py``) is given:
 
 ``--part lp``: per instance, the time-indexed LP (with completion-count rows), the LP with the
-cardinality rows ``k <= 1, 2, 3`` added (:func:`cardinality_rows`), the sawtooth lift at the LP's
+cardinality rows ``k <= 1, 2, 3`` added (:func:`cardinality_rows`), and with every ``k``
+(``lp_kall``: at least the lanes / arc-flow LP, docs/exact.md), the sawtooth lift at the LP's
 memory prices, the share of columns that reduced-cost fixing removes at the best fast plan's
 objective and at the optimum (when ``--optima`` gives it or a proof below finds it), and the
 share of the LP gap each closes.  Deterministic: no solver time involved.
@@ -14,11 +16,13 @@ instance: proven or not, seconds, CP-SAT's deterministic time and branches (or H
 columns removed.  Variants: ``cpsat`` (the registered method), ``cpsat-fix`` (fixing at the LP
 duals, re-done when the incumbent improves), ``cpsat-clique`` (cardinality rows ``k = 1`` as
 ``AddAtMostOne``), ``cpsat-both``, ``highs`` (the plain MILP through ``highspy``, the control of
-the next two), ``highs-fix``, ``highs-both``, ``milp`` (the registered method).
+the next two), ``highs-fix``, ``highs-both``, ``milp`` (the registered method), ``dp`` (the
+independent search with its memory node bound, no size limit) and ``dp-simple`` (its plain bound).
 
     python benchmarks/bench_frontier.py --part lp --sizes 8,10,12,14,16,20,25,30
     python benchmarks/bench_frontier.py --part solve --sizes 12,14,16 --variants cpsat,cpsat-fix
     python benchmarks/bench_frontier.py --part lp --analogues      # the M = 16,384 analogues
+    python benchmarks/bench_frontier.py --part solve --sizes 8,10,12 --variants dp-simple,dp
 
 ``--part config``: per instance, the time-indexed LP, the per-round configuration LP
 (:func:`configuration_lp`, column generation; its value at convergence, else its best Lagrangian
@@ -37,6 +41,7 @@ column-generation iterations, configurations and seconds (``--config-limit`` per
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -44,6 +49,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from make_optima import trace_class  # noqa: E402
 
 from scheduler_milp.bounds.sawtooth import sawtooth_bound
 from scheduler_milp.formulations.configuration import configuration_lp
@@ -68,6 +77,13 @@ from scheduler_milp.traces import BENCHMARK_MIX, sample_backlog
 ANALOGUES = ((20, 16, 1024, 0), (20, 16, 1024, 1), (25, 16, 1024, 0), (25, 16, 1024, 1))
 
 Runner = Callable[[Instance, SolveOptions], SolveResult]
+
+
+def _dp_options(options: SolveOptions, bound: str) -> SolveOptions:
+    """``dp`` with node bound ``bound`` and no size limit of its own (the time limit stops it)."""
+    return dataclasses.replace(options, params={"max_n": 64, "bound": bound})
+
+
 VARIANTS: dict[str, Runner] = {
     "cpsat": lambda inst, opt: solve(inst, "cpsat", opt),
     "milp": lambda inst, opt: solve(inst, "milp", opt),
@@ -81,6 +97,8 @@ VARIANTS: dict[str, Runner] = {
     ),
     "highs-fix": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=0)),
     "highs-both": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=1)),
+    "dp": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "energy")),
+    "dp-simple": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "simple")),
 }
 
 
@@ -93,11 +111,9 @@ def instances(args: argparse.Namespace) -> list[tuple[str, Instance]]:
             out.append((f"mix-n{n}-s{scale}-M{memory}-seed{seed}", inst))
         return out
     sizes = [int(x) for x in args.sizes.split(",")]
-    return [
-        (f"uniform8-n{n}-s{seed}", random_instance(n, seed))
-        for n in sizes
-        for seed in range(args.seeds)
-    ]
+    make = trace_class if args.trace_class else random_instance
+    name = "conv64" if args.trace_class else "uniform8"
+    return [(f"{name}-n{n}-s{seed}", make(n, seed)) for n in sizes for seed in range(args.seeds)]
 
 
 def lp_row(label: str, inst: Instance, optimum: int | None) -> dict[str, Any]:
@@ -121,6 +137,13 @@ def lp_row(label: str, inst: Instance, optimum: int | None) -> dict[str, Any]:
         assert res is not None
         row[f"rows_k{k}"] = cuts.n_rows
         row[f"lp_k{k}"] = res.value
+    # every k: at least as strong as the lanes (arc-flow) LP, which equals the LP plus one row
+    # "at most K requests run" per round (docs/exact.md)
+    cuts = cardinality_rows(model, inst.n)
+    res = lp_prices(model, [cuts])
+    assert res is not None
+    row["rows_kall"] = cuts.n_rows
+    row["lp_kall"] = res.value
     lift = sawtooth_bound(inst, base.prices.memory)
     row["sawtooth_at_lp_prices"] = None if lift is None else lift[0]
     keep = model.column_of(prepared.upper_bound_plan.start_round)
@@ -254,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", help="default 8,10,12,14,16 (--part config: 8,10,12,14)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--analogues", action="store_true", help="the M = 16,384 analogues instead")
+    p.add_argument(
+        "--trace-class", action="store_true", help="bench_exact.py's conv64 class instead"
+    )
     p.add_argument("--variants", default="cpsat,cpsat-fix")
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=2)

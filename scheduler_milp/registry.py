@@ -170,8 +170,8 @@ register(
     "dp",
     "exact",
     "scheduler_milp.formulations.search:solve_dp",
-    "independent exact best-first search over rounds (tiny backlogs)",
-    max_n=10,
+    "independent exact best-first search over rounds with a memory bound (small backlogs)",
+    max_n=12,
     params="SearchParams",
 )
 register(

@@ -84,11 +84,11 @@ def test_every_method_names_its_parameters_and_rejects_unknown_ones(name):
 def test_registry_solve_declines_beyond_the_size_limit_with_model_too_large():
     from scheduler_milp.model.result import ModelTooLarge
 
-    instance = Instance.create(100, [1] * 11, [1] * 11)
-    with pytest.raises(ModelTooLarge, match="dp declines 11 requests"):
+    instance = Instance.create(100, [1] * 13, [1] * 13)
+    with pytest.raises(ModelTooLarge, match="dp declines 13 requests"):
         solve(instance, "dp")
     # the method's own max_n parameter moves the limit
-    res = solve(instance, "dp", SolveOptions(params={"max_n": 11}, time_limit=30))
+    res = solve(instance, "dp", SolveOptions(params={"max_n": 13}, time_limit=30))
     assert res.plan is not None
 
 

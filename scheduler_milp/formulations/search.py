@@ -1,7 +1,7 @@
-"""``dp``: an independent exact search for tiny backlogs, best-first (A*) over rounds.
+"""``dp``: an independent exact search for small backlogs, best-first (A*) over rounds.
 
 Despite its registry name ``dp`` this is not dynamic programming: it is an A* search with an
-admissible, consistent heuristic and duplicate-state pruning.  It shares no code with the MILP /
+admissible heuristic (a memory bound by default) and duplicate-state pruning.  It shares no code with the MILP /
 CP-SAT models nor with the engine's future-peak check: its memory arithmetic is written here,
 plainly, so that the three exact methods can check each other.
 
@@ -19,9 +19,20 @@ Costs.  Starting ``i`` in round ``t`` costs its latency ``t + o_i - a_i`` at onc
 come ``g`` of a node is the latency of everything started.  The heuristic
 ``h = sum_{u unstarted} (max(t, a_u) + o_u - a_u)`` (every unstarted request starts no earlier
 than now and its arrival) is consistent: starting ``x`` now costs exactly its term, and every
-other term can only grow in round ``t + 1``.  Nodes are expanded in order of ``f = g + h``, so
-the first complete node popped is optimal and, when the time limit stops the search, the
-smallest ``f`` still open is a proven lower bound.
+other term can only grow in round ``t + 1``.  Nodes are expanded in order of ``f = g + h``
+(among equal ``f`` the deeper first, larger ``g``: a complete plan of that ``f`` is reached
+sooner), so the first complete node popped is optimal and, when the time or node limit stops the
+search, the smallest ``f`` still open is a proven lower bound.
+
+Memory bound (``bound="energy"``, the default).  A stronger admissible heuristic: the unstarted
+requests' completions, sorted, ``C_(1) <= ... <= C_(k) <= ...``, satisfy ``C_(k) >= e_(k)`` (the
+k-th smallest of the per-request bounds ``max(t, a_u) + o_u``) and ``C_(k) >= E_k``, the first
+round by which the memory left free by the running requests, summed round by round from ``t``,
+holds the ``k`` smallest memory areas ``sum_k mem_u(k)`` (whatever completes by a round has used
+its whole area before it).  So ``sum_k max(e_(k), E_k) - sum a_u`` bounds their latency.  It is
+admissible but not consistent, so a child's ``f`` is raised to its parent's (pathmax), which
+keeps ``f`` non-decreasing along every path and the smallest open ``f`` a proven bound.
+``bound="simple"`` is the heuristic above alone.
 
 Horizon.  No explicit horizon is needed: a node whose ``f`` reaches the incumbent's objective
 is pruned, and ``f`` grows by at least one per idle round while something is unstarted and
@@ -45,11 +56,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.instance import Instance
-from ..model.params import MethodParams
+from ..model.params import MethodParams, ParameterError
 from ..model.plan import Plan
 from ..model.result import SolveOptions, SolveResult, StopReason
 
 log = logging.getLogger(__name__)
+
+#: the node bounds of ``dp`` (module docstring)
+BOUNDS = ("energy", "simple")
+
+#: the most start sets one node may list (about 200 MB); past it the search stops as at its node
+#: limit (the sets grow as 2^waiting when many small requests fit together)
+MAX_START_SETS = 1 << 20
+
+#: seconds to free one open or expanded node when the search returns (measured about 0.8 us; the
+#: search stops this much per node before its deadline, so the time limit covers freeing them)
+FREE_SECONDS = 2e-6
 
 #: the running requests of a node: ``(request, start round)`` pairs, sorted
 _Running = tuple[tuple[int, int], ...]
@@ -57,9 +79,20 @@ _Running = tuple[tuple[int, int], ...]
 
 @dataclass(frozen=True)
 class SearchParams(MethodParams):
-    """Parameters of ``dp``: ``max_n``, the largest backlog it accepts (the registry declines beyond)."""
+    """Parameters of ``dp``: ``max_n``, the largest backlog it accepts (the registry declines
+    beyond); ``bound``, the node bound (``energy`` or ``simple``, module docstring); ``max_nodes``,
+    the expanded nodes after which it stops with its best plan and bound (its memory grows with
+    them, about 1 KB each; ``options.iteration_limit``, when given, takes its place)."""
 
-    max_n: int = 10
+    max_n: int = 12
+    bound: str = "energy"
+    max_nodes: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if self.bound not in BOUNDS:
+            raise ParameterError(
+                f"dp: bound must be one of {', '.join(BOUNDS)}, not {self.bound!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -74,6 +107,10 @@ class _Data:
     memory_budget: int
     max_batch: int
     profile: tuple[tuple[int, ...], ...]  # profile[i][k-1] = mem_i(k)
+    area: tuple[int, ...]  # area[i] = sum_k mem_i(k)
+    by_area: tuple[int, ...]  # the requests in order of area
+    by_output: tuple[int, ...]  # the requests in order of output length
+    last_arrival: int
     twin_before: tuple[int, ...]  # mask of identical requests with a smaller index
 
 
@@ -93,7 +130,45 @@ def _data(instance: Instance) -> _Data:
                 mask |= 1 << j
         twins.append(mask)
     cap = instance.max_batch if instance.max_batch is not None else n
-    return _Data(n, s, o, a, b, int(instance.memory_budget), int(cap), profile, tuple(twins))
+    area = tuple(sum(p) for p in profile)
+    budget = int(instance.memory_budget)
+    by_area = tuple(sorted(range(n), key=lambda i: area[i]))
+    by_output = tuple(sorted(range(n), key=lambda i: o[i]))
+    last = max(a, default=0)
+    return _Data(
+        n, s, o, a, b, budget, int(cap), profile, area, by_area, by_output, last, tuple(twins)
+    )
+
+
+def _energy_bound(d: _Data, t: int, rest: int, load: tuple[int, ...] = ()) -> int:
+    """``sum_k max(e_(k), E_k) - sum a_u`` over the requests of ``rest`` (module docstring): a
+    lower bound on their total latency when the next start is in round ``t`` and the requests
+    running then use ``load[j]`` memory in round ``t + j`` (nothing past the end of ``load``)."""
+    o, a, area = d.output_len, d.arrival, d.area
+    if t >= d.last_arrival:  # every request has arrived: own bounds t + o_u, sorted by o_u
+        own = [t + o[u] for u in d.by_output if rest >> u & 1]
+    else:
+        own = sorted((t if t > a[u] else a[u]) + o[u] for u in range(d.n) if rest >> u & 1)
+    needs = [area[u] for u in d.by_area if rest >> u & 1]
+    total = -sum(a[u] for u in range(d.n) if rest >> u & 1)
+    budget = d.memory_budget
+    free, k, need = 0, 0, needs[0]
+    for j, used in enumerate(load):
+        free += budget - used
+        while free >= need:  # the k-th smallest area is in by the end of round t + j
+            total += own[k] if own[k] > t + j else t + j + 1
+            k += 1
+            if k == len(own):
+                return total
+            need += needs[k]
+    # past the running requests the rest fills M per round
+    r = t + len(load)
+    while True:
+        total += max(own[k], r + -(-(need - free) // budget))
+        k += 1
+        if k == len(own):
+            return total
+        need += needs[k]
 
 
 def _fits_forever(d: _Data, running: tuple[tuple[int, int], ...], t: int) -> bool:
@@ -166,32 +241,60 @@ def _incumbent(d: _Data, upper_starts: list[int] | None, deadline: float) -> tup
     return best, best_obj
 
 
+def _load(d: _Data, running: _Running, t: int) -> tuple[int, ...]:
+    """The memory the running requests use in rounds ``t, t + 1, ...`` until the last ends."""
+    if not running:
+        return ()
+    end = max(st + d.output_len[i] for i, st in running)
+    load = [0] * (end - t)
+    for i, st in running:
+        prof = d.profile[i]
+        for r in range(max(t, st), st + d.output_len[i]):
+            load[r - t] += prof[r - st]
+    return tuple(load)
+
+
 def _start_sets(
-    d: _Data, t: int, alive: _Running, waiting: list[int], unstarted: int
-) -> list[tuple[_Running, int]]:
-    """Every set of waiting requests that may start in round ``t``: ``(running after, chosen mask)``.
+    d: _Data, t: int, alive: _Running, waiting: list[int], unstarted: int, deadline: float
+) -> list[tuple[_Running, int, tuple[int, ...]]] | None:
+    """Every set of waiting requests that may start in round ``t``: ``(running after, chosen
+    mask, its memory in rounds t, t + 1, ...)``.
 
     Depth-first over the waiting requests, pruning the supersets of a set that does not fit (later
     additions only add memory); identical requests start in index order, within the batch cap.
+    A request added to a set that fits needs checking in its own rounds only.  ``None`` when
+    ``deadline`` passes first or there are more than :data:`MAX_START_SETS`.
     """
     room = d.max_batch - len(alive)
-    stack: list[tuple[int, _Running, int]] = [(0, alive, 0)]
-    children: list[tuple[_Running, int]] = []
+    budget = d.memory_budget
+    stack: list[tuple[int, _Running, int, tuple[int, ...]]] = [(0, alive, 0, _load(d, alive, t))]
+    children: list[tuple[_Running, int, tuple[int, ...]]] = []
+    popped = 0
     while stack:
-        pos, cur, chosen = stack.pop()
+        pos, cur, chosen, load = stack.pop()
+        popped += 1
+        if popped % 4096 == 0 and time.perf_counter() > deadline:
+            return None
         if pos == len(waiting):
-            children.append((cur, chosen))
+            children.append((cur, chosen, load))
+            if len(children) > MAX_START_SETS:
+                return None
             continue
         u = waiting[pos]
-        stack.append((pos + 1, cur, chosen))  # skip u
+        stack.append((pos + 1, cur, chosen, load))  # skip u
         # take u: identical requests start in index order, within the batch cap and memory
         if d.twin_before[u] & unstarted & ~chosen:
             continue
         if bin(chosen).count("1") >= room:
             continue
-        trial = (*cur, (u, t))
-        if _fits_forever(d, trial, t):
-            stack.append((pos + 1, trial, chosen | 1 << u))
+        prof = d.profile[u]
+        grown = list(load) + [0] * (len(prof) - len(load))
+        for k, m in enumerate(prof):
+            grown[k] += m
+            if grown[k] > budget:
+                break
+        else:
+            stack.append((pos + 1, (*cur, (u, t)), chosen | 1 << u, tuple(grown)))
     return children
 
 
@@ -214,16 +317,24 @@ class DPResult:
     lower_bound: int
     complete: bool  # True when the search was exhausted (the plan is optimal)
     nodes: int
+    node_limit: bool = False  # True when ``max_nodes`` or :data:`MAX_START_SETS` stopped it
 
 
 def dp_search(
-    instance: Instance, upper_starts: list[int] | None = None, deadline: float = math.inf
+    instance: Instance,
+    upper_starts: list[int] | None = None,
+    deadline: float = math.inf,
+    bound: str = "energy",
+    max_nodes: float = math.inf,
 ) -> DPResult:
-    """Exact best-first (A*) search (see the module docstring); stops at ``deadline`` (perf_counter)."""
+    """Exact best-first (A*) search (see the module docstring); stops at ``deadline``
+    (perf_counter) or after ``max_nodes`` expanded nodes."""
     d = _data(instance)
     n = d.n
     o, a = d.output_len, d.arrival
     best, best_obj = _incumbent(d, upper_starts, deadline)
+    energy = bound == "energy"
+    too_many = False  # a node had more than MAX_START_SETS start sets
 
     def h(t: int, unstarted: int) -> int:
         total = 0
@@ -232,17 +343,18 @@ def dp_search(
                 total += max(t, a[u]) + o[u] - a[u]
         return total
 
-    # Node: (f, tie, g, t, unstarted mask, running tuple, starts tuple)
+    # Node: (f, -g (deeper first among equal f), tie, t, unstarted mask, running tuple, starts tuple)
     counter = itertools.count()
     full = (1 << n) - 1
     heap: list[tuple[int, int, int, int, int, _Running, tuple[int, ...]]] = [
-        (h(0, full), next(counter), 0, 0, full, (), tuple([-1] * n))
+        (h(0, full), 0, next(counter), 0, full, (), tuple([-1] * n))
     ]
     seen: dict[tuple[int, int, _Running], int] = {}
     nodes = 0
     proven = heap[0][0]
     while heap:
-        f, _, g, t, unstarted, running, starts = heapq.heappop(heap)
+        f, neg_g, _, t, unstarted, running, starts = heapq.heappop(heap)
+        g = -neg_g
         if f >= best_obj:  # every open node is at least this good: the incumbent is optimal
             heap.clear()
             break
@@ -256,13 +368,18 @@ def dp_search(
             continue
         seen[key] = g
         nodes += 1
-        if time.perf_counter() > deadline:
-            heapq.heappush(heap, (f, next(counter), g, t, unstarted, running, starts))
+        if nodes > max_nodes or time.perf_counter() + FREE_SECONDS * (len(heap) + nodes) > deadline:
+            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts))
             break
         # requests still running in round t (those finishing before t are gone)
         alive = tuple((i, st) for i, st in running if st + o[i] > t)
         waiting = [u for u in range(n) if unstarted >> u & 1 and a[u] <= t]
-        for cur, chosen in _start_sets(d, t, alive, waiting, unstarted):
+        children = _start_sets(d, t, alive, waiting, unstarted, deadline)
+        if children is None:  # out of time or too many to list: the node stays open
+            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts))
+            too_many = time.perf_counter() <= deadline
+            break
+        for cur, chosen, load in children:
             rest = unstarted & ~chosen
             g2 = g
             new_starts = starts
@@ -275,22 +392,25 @@ def dp_search(
                 new_starts = tuple(lst)
             if rest == 0:
                 f2 = g2
+            elif not cur and not chosen and d.last_arrival <= t:
+                # nothing runs and nothing starts although every request has arrived:
+                # idling now only delays everything (shift the rest of the plan one round earlier)
+                continue
+            elif energy:  # at least h (module docstring); pathmax keeps f non-decreasing
+                f2 = max(f, g2 + _energy_bound(d, t + 1, rest, load[1:]))
             else:
-                if not cur and not any(a[u] > t for u in range(n) if rest >> u & 1) and not chosen:
-                    # nothing runs and nothing starts although every request has arrived:
-                    # idling now only delays everything (shift the rest of the plan one round earlier)
-                    continue
                 f2 = g2 + h(t + 1, rest)
+            nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
             if f2 >= best_obj:
                 continue
-            nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
             heapq.heappush(
-                heap, (f2, next(counter), g2, _next_round(d, t, nxt, rest), rest, nxt, new_starts)
+                heap, (f2, -g2, next(counter), _next_round(d, t, nxt, rest), rest, nxt, new_starts)
             )
     complete = not heap
     if complete:
         proven = best_obj
-    return DPResult(best, best_obj, min(proven, best_obj), complete, nodes)
+    stopped_by_work = nodes > max_nodes or too_many
+    return DPResult(best, best_obj, min(proven, best_obj), complete, nodes, stopped_by_work)
 
 
 def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveResult:
@@ -299,14 +419,19 @@ def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
     The registry declines backlogs beyond ``max_n`` (:class:`SearchParams`) before calling it.
     """
     options = options or SolveOptions()
-    SearchParams.of(options)  # validates the keys; ``max_n`` is the registry's size limit
+    params = SearchParams.of(options)  # ``max_n`` is the registry's size limit
     t0 = time.perf_counter()
     warm = None
     if options.warm_start is not None:
         warm = [int(x) for x in options.warm_start.start_round]
-    res = dp_search(instance, warm, deadline=options.budget().at)
+    max_nodes = options.iteration_limit or params.max_nodes
+    res = dp_search(
+        instance, warm, deadline=options.budget().at, bound=params.bound, max_nodes=max_nodes
+    )
     plan = Plan.checked(instance, np.asarray(res.start_round, dtype=np.int64))
-    stop = StopReason.COMPLETED if res.complete else StopReason.TIME_LIMIT
+    stop = StopReason.COMPLETED
+    if not res.complete:
+        stop = StopReason.ITERATION_LIMIT if res.node_limit else StopReason.TIME_LIMIT
     log.info(
         "dp: objective %d, bound %d, %d nodes, complete=%s",
         res.objective,

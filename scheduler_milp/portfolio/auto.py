@@ -11,7 +11,8 @@ capped by a share of the time *left when it starts*; the shares are :class:`Auto
    even past the limit: there is no answer without a plan.
 3. **early exact** (``exact``): when ``n <= exact_max_n`` and the time-indexed model is estimated
    at most ``exact_first_nonzeros`` nonzeros, the first exact method that accepts the size
-   (``cpsat``, ``dp``, ``milp``), warm-started with the best plan, ``exact_share`` of the time.
+   (``cpsat``, ``dp``, ``milp``), warm-started with the best plan, ``exact_first_share`` of the
+   time: a model this small is often proven outright, and a proof ends the run.
 4. **repack** (``repack``): :mod:`scheduler_milp.heuristics.repack` from the best plan,
    ``repack_first_share``: a better plan, so that the Lagrangian ascent has a tighter upper bound.
 5. **bounds** (``lagrange``): :func:`scheduler_milp.bounds.lagrangian.lifted_lagrangian`,
@@ -118,7 +119,8 @@ class AutoParams(MethodParams):
         200_000  # ... before the bounds when its model is estimated at most this large
     )
     fast_share: float = 0.25  # no fast method after the first starts beyond this share
-    exact_share: float = 0.6
+    exact_first_share: float = 0.9  # phase 3 (a small model, often proven)
+    exact_share: float = 0.6  # phase 7 (a larger model, after the bounds)
     ls_share: float = (
         0.4  # has no effect (ls would replace repack in phase 8; repack is always registered)
     )
@@ -325,19 +327,29 @@ def exact_goes_first(run: _Run) -> bool:
     )
 
 
+def early_exact(run: _Run) -> None:
+    """Phase 3: :func:`exact` with ``exact_first_share`` of the time or work left."""
+    _exact(run, run.params.exact_first_share)
+
+
 def exact(run: _Run) -> None:
-    """Phases 3 and 7: the first exact method that accepts the size, warm-started, ``exact_share``
-    (deterministic mode: ``cpsat`` only, with its share of the work as deterministic time)."""
+    """Phase 7: :func:`exact` with ``exact_share`` of the time or work left."""
+    _exact(run, run.params.exact_share)
+
+
+def _exact(run: _Run, share: float) -> None:
+    """The first exact method that accepts the size, warm-started, ``share`` of the time left
+    (deterministic mode: ``cpsat`` only, with ``share`` of the work as deterministic time)."""
     methods = ("cpsat",) if run.deterministic else EXACT_METHODS
     name = next((m for m in methods if _accepts(m, run.instance.n)), None)
     if name is None:
         run.state.skipped["exact"] = "no exact method accepts this size"
         return
     if run.deterministic:
-        dtime = run.take_work("cpsat", run.params.exact_share)
+        dtime = run.take_work("cpsat", share)
         options = run.sub_options(0.0, params={"deterministic_time": dtime})
     else:
-        options = run.sub_options(run.state.left() * run.params.exact_share)
+        options = run.sub_options(run.state.left() * share)
     res = run.solve(name, options)
     run.state.offer_plan(res.plan, name)
     if res.lower_bound is not None and res.stats.get("bound_source") != TRIVIAL_BOUND_SOURCE:
@@ -545,7 +557,7 @@ def solve_auto(instance: Instance, options: SolveOptions | None = None) -> Solve
     run.phase("fast", fast_plans)
     early = exact_goes_first(run)
     if early:
-        run.phase("exact", exact)
+        run.phase("exact", early_exact)
     if run.state.plan is not None:
         run.phase("repack", first_repack)
     worker = start_bound_worker(run)  # phases 5 and 6 in a second process, when it is started

@@ -9,7 +9,14 @@ import time
 import numpy as np
 import pytest
 
-from scheduler_milp.formulations.search import SearchParams, dp_search, solve_dp
+from scheduler_milp.formulations.search import (
+    BOUNDS,
+    SearchParams,
+    _data,
+    _energy_bound,
+    dp_search,
+    solve_dp,
+)
 from scheduler_milp.model.instance import Instance, load_instance
 from scheduler_milp.model.params import ParameterError
 from scheduler_milp.model.plan import validate
@@ -60,13 +67,14 @@ def test_dp_registered():
     assert spec.kind == "exact"
 
 
-def test_dp_equals_brute_force_on_tiny_instances():
+@pytest.mark.parametrize("bound", BOUNDS)
+def test_dp_equals_brute_force_on_tiny_instances(bound):
     rng = np.random.default_rng(7)
     checked = 0
     while checked < 60:
         inst = random_tiny(rng, n_max=4, len_max=3)
         # keep the enumeration small: the product of the ranges must stay cheap
-        res = solve_dp(inst)
+        res = solve_dp(inst, SolveOptions(params={"bound": bound}))
         assert res.status is Status.OPTIMAL
         assert not validate(inst, res.plan.start_round)
         assert res.objective == brute_force(inst), inst.to_dict()
@@ -81,6 +89,33 @@ def test_dp_not_worse_than_any_baseline():
         assert res.status is Status.OPTIMAL
         for name in BASELINES:
             assert res.objective <= solve(inst, name).objective
+
+
+def test_energy_bound_finds_the_same_optima_and_stays_below_them():
+    """On 50 random tiny instances the memory (energy) node bound gives the optimum the plain
+    bound gives; at the root it lies between the plain bound and that optimum."""
+    rng = np.random.default_rng(23)
+    stronger = 0
+    for _ in range(50):
+        inst = random_tiny(rng, n_max=7, len_max=5)
+        plain = dp_search(inst, bound="simple")
+        energy = dp_search(inst, bound="energy")
+        assert plain.complete and energy.complete
+        assert energy.objective == plain.objective, inst.to_dict()
+        assert not validate(inst, np.array(energy.start_round))
+        d = _data(inst)
+        root = _energy_bound(d, 0, (1 << inst.n) - 1)
+        simple = sum(int(o) for o in inst.output_len)  # every request arrived at 0 or later
+        assert root <= plain.objective, inst.to_dict()
+        if not inst.arrival.any():
+            assert root >= simple
+            stronger += root > simple
+    assert stronger > 0  # the bound is not the plain one in disguise
+
+
+def test_dp_rejects_an_unknown_bound():
+    with pytest.raises(ParameterError, match="bound"):
+        solve_dp(Instance.create(10, [1], [1]), SolveOptions(params={"bound": "lp"}))
 
 
 def test_dp_delays_a_start_when_that_pays():
@@ -122,12 +157,12 @@ def test_dp_matches_recorded_optima():
 
 
 def test_dp_declines_beyond_max_n_through_the_registry():
-    inst = Instance.create(100, [1] * 12, [1] * 12)
-    assert SearchParams().max_n == 10
+    inst = Instance.create(100, [1] * 14, [1] * 14)
+    assert SearchParams().max_n == 12
     with pytest.raises(ModelTooLarge, match="dp"):
         solve(inst, "dp")
-    res = solve(inst, "dp", SolveOptions(params={"max_n": 12}))  # its own limit, raised
-    assert res.status is Status.OPTIMAL and res.objective == 12
+    res = solve(inst, "dp", SolveOptions(params={"max_n": 14}))  # its own limit, raised
+    assert res.status is Status.OPTIMAL and res.objective == 14
     with pytest.raises(ParameterError):
         solve_dp(inst, SolveOptions(params={"max_m": 12}))
 
@@ -152,3 +187,35 @@ def test_dp_with_warm_start_agrees(seed):
     base = solve(inst, "sf")
     res = solve_dp(inst, SolveOptions(warm_start=base.plan))
     assert res.objective == solve_dp(inst).objective
+
+
+def test_dp_node_limit_stops_with_a_valid_bound_and_repeats():
+    """A work limit (expanded nodes) stops the search with a valid bound, the same on every run."""
+    from scheduler_milp.generators import random_instance
+
+    inst = random_instance(9, 0)
+    full = solve_dp(inst)
+    assert full.status is Status.OPTIMAL
+    runs = [solve_dp(inst, SolveOptions(iteration_limit=50)) for _ in range(2)]
+    for res in runs:
+        assert res.stop_reason is StopReason.ITERATION_LIMIT
+        assert res.stats["nodes"] == 51
+        assert res.lower_bound <= full.objective <= res.objective
+        assert not validate(inst, res.plan.start_round)
+    assert runs[0].plan.start_round.tolist() == runs[1].plan.start_round.tolist()
+    assert runs[0].lower_bound == runs[1].lower_bound
+
+
+def test_dp_stops_when_one_node_has_too_many_start_sets(monkeypatch):
+    """Many requests that fit together: the start sets of one node grow as 2^waiting; past
+    ``MAX_START_SETS`` the search stops as at its node limit, with a valid plan and bound."""
+    from scheduler_milp.formulations import search
+    from scheduler_milp.generators import random_instance
+
+    inst = random_instance(12, 2, memory=60)
+    optimum = solve_dp(inst).objective
+    monkeypatch.setattr(search, "MAX_START_SETS", 100)
+    res = solve_dp(inst)
+    assert res.stop_reason is StopReason.ITERATION_LIMIT
+    assert not validate(inst, res.plan.start_round)
+    assert res.lower_bound <= optimum <= res.objective

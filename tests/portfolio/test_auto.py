@@ -442,3 +442,23 @@ def test_the_methods_auto_runs_get_none_of_its_parameters(monkeypatch):
     assert res.plan is not None and "errors" not in res.stats, res.stats
     assert {"svf", "repack"} <= {method for method, _ in calls}, calls
     assert all(params == {} for _, params in calls), calls
+
+
+def test_the_early_exact_phase_gets_its_own_share_of_the_work(monkeypatch):
+    """Phase 3 (a small model, often proven) takes ``exact_first_share`` of the work left for
+    CP-SAT, not ``exact_share`` (phase 7's)."""
+    from scheduler_milp.portfolio import auto
+
+    taken: list[tuple[str, float]] = []
+    original = auto._Run.take_work
+
+    def recording(run: auto._Run, method: str, fraction: float) -> int:
+        taken.append((method, fraction))
+        return original(run, method, fraction)
+
+    monkeypatch.setattr(auto._Run, "take_work", recording)
+    share = 0.3  # neither default (0.9) nor exact_share
+    params = {"work": 2, "exact_first_share": share, "exact_share": 0.5}
+    res = solve(random_instance(12, 1), "auto", SolveOptions(seed=0, params=params))
+    assert list(res.stats["phase_seconds"])[:3] == ["quick-bounds", "fast", "exact"]
+    assert [f for m, f in taken if m == "cpsat"] == [share]
