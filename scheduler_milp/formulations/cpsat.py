@@ -28,6 +28,7 @@ time than that is left, and otherwise gets the time left less that much.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -281,10 +282,16 @@ def _solve_cpsat(instance: Instance, options: SolveOptions, params: CpsatParams)
     solver.log_callback = lines.append
 
     seen = _FirstSolution()
+    report = options.on_improvement  # the command line's progress line, auto's history
+    if report is not None:
+        report(prepared.upper_bound_plan.total_latency, None)
+        solver.best_bound_callback = lambda b: report(None, math.ceil(b - 1e-6))
 
     class Callback(cp_model.CpSolverSolutionCallback):
         def on_solution_callback(self) -> None:
             seen.objectives.append(self.objective_value)
+            if report is not None:
+                report(round(self.objective_value), None)
 
     t0 = time.perf_counter()
     status = solver.solve(cp, Callback())

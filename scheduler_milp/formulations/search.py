@@ -51,6 +51,7 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -298,6 +299,20 @@ def _start_sets(
     return children
 
 
+def _start(
+    d: _Data, t: int, g: int, starts: tuple[int, ...], waiting: list[int], chosen: int
+) -> tuple[int, tuple[int, ...]]:
+    """Cost to come and start rounds after starting the ``chosen`` waiting requests in round ``t``."""
+    if not chosen:
+        return g, starts
+    lst = list(starts)
+    for u in waiting:
+        if chosen >> u & 1:
+            g += t + d.output_len[u] - d.arrival[u]
+            lst[u] = t
+    return g, tuple(lst)
+
+
 def _next_round(d: _Data, t: int, running: _Running, rest: int) -> int:
     """The round of the successor of a node in round ``t``: ``t + 1``, or the next arrival when
     nothing runs in ``t + 1`` and no request of ``rest`` has arrived by then (waiting until that
@@ -326,14 +341,18 @@ def dp_search(
     deadline: float = math.inf,
     bound: str = "energy",
     max_nodes: float = math.inf,
+    report: Callable[[int | None, int | None], None] | None = None,
 ) -> DPResult:
     """Exact best-first (A*) search (see the module docstring); stops at ``deadline``
-    (perf_counter) or after ``max_nodes`` expanded nodes."""
+    (perf_counter) or after ``max_nodes`` expanded nodes.  ``report(objective, bound)`` hears of
+    the incumbent at the start and of the proven bound every 1,024 nodes."""
     d = _data(instance)
     n = d.n
     o, a = d.output_len, d.arrival
     best, best_obj = _incumbent(d, upper_starts, deadline)
     energy = bound == "energy"
+    if report is not None:
+        report(best_obj, None)
     too_many = False  # a node had more than MAX_START_SETS start sets
 
     def h(t: int, unstarted: int) -> int:
@@ -368,6 +387,8 @@ def dp_search(
             continue
         seen[key] = g
         nodes += 1
+        if report is not None and nodes % 1024 == 0:
+            report(None, f)
         if nodes > max_nodes or time.perf_counter() + FREE_SECONDS * (len(heap) + nodes) > deadline:
             heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts))
             break
@@ -381,15 +402,7 @@ def dp_search(
             break
         for cur, chosen, load in children:
             rest = unstarted & ~chosen
-            g2 = g
-            new_starts = starts
-            if chosen:
-                lst = list(starts)
-                for u in waiting:
-                    if chosen >> u & 1:
-                        g2 += t + o[u] - a[u]
-                        lst[u] = t
-                new_starts = tuple(lst)
+            g2, new_starts = _start(d, t, g, starts, waiting, chosen)
             if rest == 0:
                 f2 = g2
             elif not cur and not chosen and d.last_arrival <= t:
@@ -426,7 +439,12 @@ def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         warm = [int(x) for x in options.warm_start.start_round]
     max_nodes = options.iteration_limit or params.max_nodes
     res = dp_search(
-        instance, warm, deadline=options.budget().at, bound=params.bound, max_nodes=max_nodes
+        instance,
+        warm,
+        deadline=options.budget().at,
+        bound=params.bound,
+        max_nodes=max_nodes,
+        report=options.on_improvement,
     )
     plan = Plan.checked(instance, np.asarray(res.start_round, dtype=np.int64))
     stop = StopReason.COMPLETED

@@ -99,3 +99,18 @@ def test_a_model_beyond_the_memory_cap_is_declined_before_it_is_built(
     monkeypatch.setattr(timeindexed, "memory_cap", lambda: 1000)
     with pytest.raises(ModelTooLarge, match="too large for this machine"):
         solve(inst, method, SolveOptions(params={"max_nonzeros": 10**12}))
+
+
+def test_cpsat_reports_plans_and_bounds_that_hold():
+    """``SolveOptions.on_improvement`` (the command line's progress line) hears the upper-bound
+    plan, CP-SAT's solutions and its bounds: objectives never below the optimum, bounds never
+    above it."""
+    calls: list[tuple[int | None, int | None]] = []
+    inst = random_instance(9, 0)
+    options = SolveOptions(time_limit=60, on_improvement=lambda o, b: calls.append((o, b)))
+    res = solve(inst, "cpsat", options)
+    assert res.status is Status.OPTIMAL
+    objectives = [o for o, _ in calls if o is not None]
+    bounds = [b for _, b in calls if b is not None]
+    assert objectives and min(objectives) >= res.objective
+    assert all(b <= res.objective for b in bounds)

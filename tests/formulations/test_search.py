@@ -219,3 +219,18 @@ def test_dp_stops_when_one_node_has_too_many_start_sets(monkeypatch):
     assert res.stop_reason is StopReason.ITERATION_LIMIT
     assert not validate(inst, res.plan.start_round)
     assert res.lower_bound <= optimum <= res.objective
+
+
+def test_dp_reports_its_incumbent_and_bounds_that_hold():
+    """``SolveOptions.on_improvement`` (the command line's progress line) hears objectives never
+    below the optimum and bounds never above it."""
+    from scheduler_milp.generators import random_instance
+
+    calls: list[tuple[int | None, int | None]] = []
+    inst = random_instance(10, 0)
+    res = solve_dp(inst, SolveOptions(on_improvement=lambda o, b: calls.append((o, b))))
+    assert res.status is Status.OPTIMAL and res.stats["nodes"] > 1024
+    objectives = [o for o, _ in calls if o is not None]
+    bounds = [b for _, b in calls if b is not None]
+    assert objectives and bounds
+    assert min(objectives) >= res.objective and max(bounds) <= res.objective
