@@ -396,7 +396,7 @@ def test_a_model_too_large_is_recorded_as_declined_not_as_an_error(tmp_path: Pat
     for row in rows:
         assert row["stop_reason"] == "too_large", row
         assert row["error"].startswith("declined: ModelTooLarge: ")
-    assert "too large" in rows[0]["error"] and "n <= 10" in rows[1]["error"]
+    assert "too large" in rows[0]["error"] and "n <= 12" in rows[1]["error"]
     table = {t["method"]: t for t in summary_table(derive_results(rows))}
     assert all(table[m]["declined"] == 1 and table[m]["errors"] == 0 for m in ("lp", "dp"))
 
