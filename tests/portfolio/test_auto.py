@@ -458,7 +458,7 @@ def test_the_early_exact_phase_gets_its_own_share_of_the_work(monkeypatch):
 
     monkeypatch.setattr(auto._Run, "take_work", recording)
     share = 0.3  # neither default (0.9) nor exact_share
-    params = {"work": 2, "exact_first_share": share, "exact_share": 0.5}
-    res = solve(random_instance(12, 1), "auto", SolveOptions(seed=0, params=params))
+    params = {"work": 1, "exact_first_share": share, "exact_share": 0.5}
+    res = solve(random_instance(10, 1), "auto", SolveOptions(seed=0, params=params))
     assert list(res.stats["phase_seconds"])[:3] == ["quick-bounds", "fast", "exact"]
     assert [f for m, f in taken if m == "cpsat"] == [share]
