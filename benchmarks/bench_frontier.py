@@ -17,12 +17,14 @@ columns removed.  Variants: ``cpsat`` (the registered method), ``cpsat-fix`` (fi
 duals, re-done when the incumbent improves), ``cpsat-clique`` (cardinality rows ``k = 1`` as
 ``AddAtMostOne``), ``cpsat-both``, ``highs`` (the plain MILP through ``highspy``, the control of
 the next two), ``highs-fix``, ``highs-both``, ``milp`` (the registered method), ``dp`` (the
-independent search with its memory node bound, no size limit) and ``dp-simple`` (its plain bound).
+independent search with its memory node bound and dominance, no size limit), ``dp-nodominance``
+(duplicates pruned only) and ``dp-simple`` (its plain bound, duplicates pruned only).
 
     python benchmarks/bench_frontier.py --part lp --sizes 8,10,12,14,16,20,25,30
     python benchmarks/bench_frontier.py --part solve --sizes 12,14,16 --variants cpsat,cpsat-fix
     python benchmarks/bench_frontier.py --part lp --analogues      # the M = 16,384 analogues
     python benchmarks/bench_frontier.py --part solve --sizes 8,10,12 --variants dp-simple,dp
+    python benchmarks/bench_frontier.py --part solve --sizes 12,14,16 --variants dp-nodominance,dp
 
 ``--part config``: per instance, the time-indexed LP, the per-round configuration LP
 (:func:`configuration_lp`, column generation; its value at convergence, else its best Lagrangian
@@ -79,9 +81,11 @@ ANALOGUES = ((20, 16, 1024, 0), (20, 16, 1024, 1), (25, 16, 1024, 0), (25, 16, 1
 Runner = Callable[[Instance, SolveOptions], SolveResult]
 
 
-def _dp_options(options: SolveOptions, bound: str) -> SolveOptions:
-    """``dp`` with node bound ``bound`` and no size limit of its own (the time limit stops it)."""
-    return dataclasses.replace(options, params={"max_n": 64, "bound": bound})
+def _dp_options(options: SolveOptions, bound: str, dominance: bool = True) -> SolveOptions:
+    """``dp`` with node bound ``bound``, dominance on or off, and no size limit of its own (the
+    time limit stops it)."""
+    params = {"max_n": 64, "bound": bound, "dominance": dominance}
+    return dataclasses.replace(options, params=params)
 
 
 VARIANTS: dict[str, Runner] = {
@@ -98,7 +102,8 @@ VARIANTS: dict[str, Runner] = {
     "highs-fix": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=0)),
     "highs-both": lambda inst, opt: solve_strengthened_milp(inst, opt, Strengthening(cliques=1)),
     "dp": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "energy")),
-    "dp-simple": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "simple")),
+    "dp-nodominance": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "energy", False)),
+    "dp-simple": lambda inst, opt: solve(inst, "dp", _dp_options(opt, "simple", False)),
 }
 
 

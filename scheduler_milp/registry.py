@@ -170,7 +170,7 @@ register(
     "dp",
     "exact",
     "scheduler_milp.formulations.search:solve_dp",
-    "independent exact best-first search over rounds with a memory bound (small backlogs)",
+    "independent exact best-first search over rounds with a memory bound and dominance (small backlogs)",
     max_n=12,
     params="SearchParams",
 )

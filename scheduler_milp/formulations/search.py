@@ -1,8 +1,8 @@
 """``dp``: an independent exact search for small backlogs, best-first (A*) over rounds.
 
 Despite its registry name ``dp`` this is not dynamic programming: it is an A* search with an
-admissible heuristic (a memory bound by default) and duplicate-state pruning.  It shares no code with the MILP /
-CP-SAT models nor with the engine's future-peak check: its memory arithmetic is written here,
+admissible heuristic (a memory bound by default) and dominance pruning.  It shares no code with the
+MILP / CP-SAT models nor with the engine's future-peak check: its memory arithmetic is written here,
 plainly, so that the three exact methods can check each other.
 
 Search space.  A node is ``(t, unstarted, running)``: the current round ``t``, the bit mask of the
@@ -34,6 +34,15 @@ admissible but not consistent, so a child's ``f`` is raised to its parent's (pat
 keeps ``f`` non-decreasing along every path and the smallest open ``f`` a proven bound.
 ``bound="simple"`` is the heuristic above alone.
 
+Dominance (``dominance=True``, the default).  The moves from a node depend only on its round, its
+unstarted set and what its running requests hold in each round from now on (memory, and their
+count under a batch cap), and a move's cost only on the first two.  So of two nodes with the same
+round and unstarted set, one whose cost to come is no larger and whose running requests hold no
+more in any round can complete every plan the other can, at no greater cost: the other is dropped
+(at its pop, or before its bound is computed when an expanded node already dominates it).  Only
+expanded nodes dominate, so the node kept is searched.  ``dominance=False`` drops only duplicates
+(same round, unstarted set and running requests with their starts).
+
 Horizon.  No explicit horizon is needed: a node whose ``f`` reaches the incumbent's objective
 is pruned, and ``f`` grows by at least one per idle round while something is unstarted and
 arrived, so the search is finite; it honours the horizon ``S_i <= UB - sum o + a_i`` of
@@ -50,6 +59,7 @@ import heapq
 import itertools
 import logging
 import math
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,17 +87,30 @@ FREE_SECONDS = 2e-6
 #: the running requests of a node: ``(request, start round)`` pairs, sorted
 _Running = tuple[tuple[int, int], ...]
 
+#: what the running requests of a node hold from its round on: their memory per round, and under
+#: a batch cap their count per round too (:func:`_holdings`)
+_Holdings = tuple[int, ...]
+
+#: an expanded node as its round's front keeps it: cost to come, total holdings, holdings
+_Kept = tuple[int, int, _Holdings]
+
+#: a node of the search (:func:`dp_search`)
+_Node = tuple[int, int, int, int, int, _Running, tuple[int, ...], _Holdings]
+
 
 @dataclass(frozen=True)
 class SearchParams(MethodParams):
     """Parameters of ``dp``: ``max_n``, the largest backlog it accepts (the registry declines
     beyond); ``bound``, the node bound (``energy`` or ``simple``, module docstring); ``max_nodes``,
     the expanded nodes after which it stops with its best plan and bound (its memory grows with
-    them, about 1 KB each; ``options.iteration_limit``, when given, takes its place)."""
+    them, about 1 KB each; ``options.iteration_limit``, when given, takes its place);
+    ``dominance``, whether a node is dropped when another of its round and unstarted set does at
+    least as well (module docstring; off, only duplicates are)."""
 
     max_n: int = 12
     bound: str = "energy"
     max_nodes: int = 2_000_000
+    dominance: bool = True
 
     def __post_init__(self) -> None:
         if self.bound not in BOUNDS:
@@ -323,6 +346,48 @@ def _next_round(d: _Data, t: int, running: _Running, rest: int) -> int:
     return first if first > t + 1 else t + 1
 
 
+def _holdings(d: _Data, running: _Running, t: int, load: tuple[int, ...]) -> _Holdings:
+    """What ``running`` holds in rounds ``t, t + 1, ...`` (``load`` is its memory there) under a
+    batch cap: memory and count interleaved, ``(mem_t, count_t, mem_t+1, ...)``, so that a
+    shorter tuple compares with the prefix of a longer one round by round."""
+    held: list[int] = []
+    for j, mem in enumerate(load):
+        held.append(mem)
+        held.append(sum(1 for i, st in running if st + d.output_len[i] > t + j))
+    return tuple(held)
+
+
+def _dominated(front: list[_Kept], g: int, held: _Holdings) -> bool:
+    """True when a node of ``front`` costs no more so far and holds no more in any round than a
+    node of cost ``g`` holding ``held`` (nothing past the end of a tuple)."""
+    size, total = len(held), sum(held)
+    for g_kept, total_kept, kept in front:
+        if (
+            g_kept <= g
+            and total_kept <= total
+            and len(kept) <= size
+            and all(map(operator.le, kept, held))
+        ):
+            return True
+    return False
+
+
+def _keep(front: list[_Kept], g: int, held: _Holdings) -> None:
+    """Add ``(g, held)`` to ``front`` (not dominated by it) and drop what it dominates."""
+    size, total = len(held), sum(held)
+    front[:] = [
+        entry
+        for entry in front
+        if not (
+            g <= entry[0]
+            and total <= entry[1]
+            and size <= len(entry[2])
+            and all(map(operator.le, held, entry[2]))
+        )
+    ]
+    front.append((g, total, held))
+
+
 @dataclass
 class DPResult:
     """Outcome of :func:`dp_search`: the best start rounds, their objective and the proven bound."""
@@ -341,10 +406,12 @@ def dp_search(
     deadline: float = math.inf,
     bound: str = "energy",
     max_nodes: float = math.inf,
+    dominance: bool = True,
     report: Callable[[int | None, int | None], None] | None = None,
 ) -> DPResult:
     """Exact best-first (A*) search (see the module docstring); stops at ``deadline``
-    (perf_counter) or after ``max_nodes`` expanded nodes.  ``report(objective, bound)`` hears of
+    (perf_counter) or after ``max_nodes`` expanded nodes; ``dominance=False`` prunes only
+    duplicate nodes (module docstring).  ``report(objective, bound)`` hears of
     the incumbent at the start and of the proven bound every 1,024 nodes."""
     d = _data(instance)
     n = d.n
@@ -362,17 +429,19 @@ def dp_search(
                 total += max(t, a[u]) + o[u] - a[u]
         return total
 
-    # Node: (f, -g (deeper first among equal f), tie, t, unstarted mask, running tuple, starts tuple)
+    # Node: (f, -g (deeper first among equal f), tie, t, unstarted mask, running tuple, starts
+    # tuple, what the running requests hold from round t on: see _holdings)
     counter = itertools.count()
     full = (1 << n) - 1
-    heap: list[tuple[int, int, int, int, int, _Running, tuple[int, ...]]] = [
-        (h(0, full), 0, next(counter), 0, full, (), tuple([-1] * n))
-    ]
-    seen: dict[tuple[int, int, _Running], int] = {}
+    heap: list[_Node] = [(h(0, full), 0, next(counter), 0, full, (), tuple([-1] * n), ())]
+    # the expanded nodes by (t, unstarted) (by (t, unstarted, running) without dominance):
+    # their cost to come and holdings, none dominating another
+    fronts: dict[tuple[int, int] | tuple[int, int, _Running], list[_Kept]] = {}
+    capped = d.max_batch < n
     nodes = 0
     proven = heap[0][0]
     while heap:
-        f, neg_g, _, t, unstarted, running, starts = heapq.heappop(heap)
+        f, neg_g, _, t, unstarted, running, starts, held = heapq.heappop(heap)
         g = -neg_g
         if f >= best_obj:  # every open node is at least this good: the incumbent is optimal
             heap.clear()
@@ -382,43 +451,50 @@ def dp_search(
             best, best_obj = list(starts), g
             heap.clear()
             break
-        key = (t, unstarted, running)
-        if seen.get(key, math.inf) <= g:
+        key = (t, unstarted) if dominance else (t, unstarted, running)
+        front = fronts.setdefault(key, [])
+        if _dominated(front, g, held):
             continue
-        seen[key] = g
+        _keep(front, g, held)
         nodes += 1
         if report is not None and nodes % 1024 == 0:
             report(None, f)
         if nodes > max_nodes or time.perf_counter() + FREE_SECONDS * (len(heap) + nodes) > deadline:
-            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts))
+            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts, held))
             break
         # requests still running in round t (those finishing before t are gone)
         alive = tuple((i, st) for i, st in running if st + o[i] > t)
         waiting = [u for u in range(n) if unstarted >> u & 1 and a[u] <= t]
         children = _start_sets(d, t, alive, waiting, unstarted, deadline)
         if children is None:  # out of time or too many to list: the node stays open
-            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts))
+            heapq.heappush(heap, (f, -g, next(counter), t, unstarted, running, starts, held))
             too_many = time.perf_counter() <= deadline
             break
         for cur, chosen, load in children:
             rest = unstarted & ~chosen
             g2, new_starts = _start(d, t, g, starts, waiting, chosen)
+            nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
+            t2 = t + 1
+            held2: _Holdings = ()
             if rest == 0:
                 f2 = g2
             elif not cur and not chosen and d.last_arrival <= t:
                 # nothing runs and nothing starts although every request has arrived:
                 # idling now only delays everything (shift the rest of the plan one round earlier)
                 continue
-            elif energy:  # at least h (module docstring); pathmax keeps f non-decreasing
-                f2 = max(f, g2 + _energy_bound(d, t + 1, rest, load[1:]))
             else:
-                f2 = g2 + h(t + 1, rest)
-            nxt = tuple(sorted((i, st) for i, st in cur if st + o[i] > t + 1))
+                t2 = _next_round(d, t, nxt, rest)
+                held2 = _holdings(d, nxt, t + 1, load[1:]) if capped else load[1:]
+                near = fronts.get((t2, rest) if dominance else (t2, rest, nxt))
+                if near is not None and _dominated(near, g2, held2):
+                    continue  # an expanded node does at least as well: skip the bound
+                if energy:  # at least h (module docstring); pathmax keeps f non-decreasing
+                    f2 = max(f, g2 + _energy_bound(d, t + 1, rest, load[1:]))
+                else:
+                    f2 = g2 + h(t + 1, rest)
             if f2 >= best_obj:
                 continue
-            heapq.heappush(
-                heap, (f2, -g2, next(counter), _next_round(d, t, nxt, rest), rest, nxt, new_starts)
-            )
+            heapq.heappush(heap, (f2, -g2, next(counter), t2, rest, nxt, new_starts, held2))
     complete = not heap
     if complete:
         proven = best_obj
@@ -444,6 +520,7 @@ def solve_dp(instance: Instance, options: SolveOptions | None = None) -> SolveRe
         deadline=options.budget().at,
         bound=params.bound,
         max_nodes=max_nodes,
+        dominance=params.dominance,
         report=options.on_improvement,
     )
     plan = Plan.checked(instance, np.asarray(res.start_round, dtype=np.int64))

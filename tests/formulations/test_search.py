@@ -13,7 +13,10 @@ from scheduler_milp.formulations.search import (
     BOUNDS,
     SearchParams,
     _data,
+    _dominated,
     _energy_bound,
+    _holdings,
+    _keep,
     dp_search,
     solve_dp,
 )
@@ -67,14 +70,14 @@ def test_dp_registered():
     assert spec.kind == "exact"
 
 
-@pytest.mark.parametrize("bound", BOUNDS)
-def test_dp_equals_brute_force_on_tiny_instances(bound):
+@pytest.mark.parametrize(("bound", "dominance"), list(itertools.product(BOUNDS, (True, False))))
+def test_dp_equals_brute_force_on_tiny_instances(bound, dominance):
     rng = np.random.default_rng(7)
     checked = 0
     while checked < 60:
         inst = random_tiny(rng, n_max=4, len_max=3)
         # keep the enumeration small: the product of the ranges must stay cheap
-        res = solve_dp(inst, SolveOptions(params={"bound": bound}))
+        res = solve_dp(inst, SolveOptions(params={"bound": bound, "dominance": dominance}))
         assert res.status is Status.OPTIMAL
         assert not validate(inst, res.plan.start_round)
         assert res.objective == brute_force(inst), inst.to_dict()
@@ -111,6 +114,49 @@ def test_energy_bound_finds_the_same_optima_and_stays_below_them():
             assert root >= simple
             stronger += root > simple
     assert stronger > 0  # the bound is not the plain one in disguise
+
+
+def test_dominance_finds_the_same_optima_with_fewer_nodes():
+    """On 50 random tiny instances (arrivals, blocks, batch caps) dropping dominated nodes gives
+    the optimum that dropping duplicates only gives, and expands fewer nodes in all."""
+    rng = np.random.default_rng(29)
+    nodes = {True: 0, False: 0}
+    capped = 0
+    for _ in range(50):
+        inst = random_tiny(rng, n_max=8, len_max=5)
+        capped += inst.max_batch is not None
+        out = {dom: dp_search(inst, dominance=dom) for dom in (True, False)}
+        assert out[True].complete and out[False].complete
+        assert out[True].objective == out[False].objective, inst.to_dict()
+        assert not validate(inst, np.array(out[True].start_round))
+        for dom in (True, False):
+            nodes[dom] += out[dom].nodes
+    assert capped > 0
+    assert nodes[True] < nodes[False]
+
+
+def test_dominated_compares_cost_and_holdings_round_by_round():
+    front: list = []
+    _keep(front, 5, (3, 2))
+    assert _dominated(front, 5, (3, 2))  # a duplicate
+    assert _dominated(front, 6, (4, 2, 1))  # costs more, holds more and longer
+    assert not _dominated(front, 4, (3, 2))  # costs less
+    assert not _dominated(front, 6, (4, 1))  # holds less in the second round
+    assert not _dominated(front, 6, (9,))  # holds nothing in the second round
+    _keep(front, 4, (3, 1))  # dominates the node kept so far, which leaves
+    assert [(g, held) for g, _, held in front] == [(4, (3, 1))]
+    _keep(front, 3, (5,))  # neither dominates the other: both stay
+    assert [(g, held) for g, _, held in front] == [(4, (3, 1)), (3, (5,))]
+
+
+def test_holdings_interleave_memory_and_count_under_a_batch_cap():
+    """Under a batch cap a node holds (memory, count) per round, interleaved, so that a shorter
+    tuple is compared with the rounds it covers."""
+    inst = Instance.create(40, [2, 3, 1], [2, 4, 3], max_batch=2)
+    d = _data(inst)
+    running = ((0, 0), (1, 0))  # both started in round 0; in round 1, request 0 is in its last
+    load = (d.profile[0][1] + d.profile[1][1], d.profile[1][2], d.profile[1][3])
+    assert _holdings(d, running, 1, load) == (load[0], 2, load[1], 1, load[2], 1)
 
 
 def test_dp_rejects_an_unknown_bound():
