@@ -357,10 +357,16 @@ def _holdings(d: _Data, running: _Running, t: int, load: tuple[int, ...]) -> _Ho
     return tuple(held)
 
 
-def _dominated(front: list[_Kept], g: int, held: _Holdings) -> bool:
-    """True when a node of ``front`` costs no more so far and holds no more in any round than a
-    node of cost ``g`` holding ``held`` (nothing past the end of a tuple)."""
-    size, total = len(held), sum(held)
+def _kept(g: int, held: _Holdings) -> _Kept:
+    """A node as a front keeps it: its total holdings first rule out most comparisons."""
+    return g, sum(held), held
+
+
+def _dominated(front: list[_Kept], node: _Kept) -> bool:
+    """True when a node of ``front`` costs no more so far than ``node`` and holds no more in any
+    round (nothing past the end of a tuple, so the kept one's may not be the longer)."""
+    g, total, held = node
+    size = len(held)
     for g_kept, total_kept, kept in front:
         if (
             g_kept <= g
@@ -372,20 +378,10 @@ def _dominated(front: list[_Kept], g: int, held: _Holdings) -> bool:
     return False
 
 
-def _keep(front: list[_Kept], g: int, held: _Holdings) -> None:
-    """Add ``(g, held)`` to ``front`` (not dominated by it) and drop what it dominates."""
-    size, total = len(held), sum(held)
-    front[:] = [
-        entry
-        for entry in front
-        if not (
-            g <= entry[0]
-            and total <= entry[1]
-            and size <= len(entry[2])
-            and all(map(operator.le, held, entry[2]))
-        )
-    ]
-    front.append((g, total, held))
+def _keep(front: list[_Kept], node: _Kept) -> None:
+    """Add ``node`` (dominated by none of ``front``) and drop what it dominates."""
+    front[:] = [kept for kept in front if not _dominated([node], kept)]
+    front.append(node)
 
 
 @dataclass
@@ -453,9 +449,10 @@ def dp_search(
             break
         key = (t, unstarted) if dominance else (t, unstarted, running)
         front = fronts.setdefault(key, [])
-        if _dominated(front, g, held):
+        node = _kept(g, held)
+        if _dominated(front, node):
             continue
-        _keep(front, g, held)
+        _keep(front, node)
         nodes += 1
         if report is not None and nodes % 1024 == 0:
             report(None, f)
@@ -486,7 +483,7 @@ def dp_search(
                 t2 = _next_round(d, t, nxt, rest)
                 held2 = _holdings(d, nxt, t + 1, load[1:]) if capped else load[1:]
                 near = fronts.get((t2, rest) if dominance else (t2, rest, nxt))
-                if near is not None and _dominated(near, g2, held2):
+                if near is not None and _dominated(near, _kept(g2, held2)):
                     continue  # an expanded node does at least as well: skip the bound
                 if energy:  # at least h (module docstring); pathmax keeps f non-decreasing
                     f2 = max(f, g2 + _energy_bound(d, t + 1, rest, load[1:]))

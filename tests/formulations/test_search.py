@@ -17,6 +17,7 @@ from scheduler_milp.formulations.search import (
     _energy_bound,
     _holdings,
     _keep,
+    _kept,
     dp_search,
     solve_dp,
 )
@@ -137,15 +138,15 @@ def test_dominance_finds_the_same_optima_with_fewer_nodes():
 
 def test_dominated_compares_cost_and_holdings_round_by_round():
     front: list = []
-    _keep(front, 5, (3, 2))
-    assert _dominated(front, 5, (3, 2))  # a duplicate
-    assert _dominated(front, 6, (4, 2, 1))  # costs more, holds more and longer
-    assert not _dominated(front, 4, (3, 2))  # costs less
-    assert not _dominated(front, 6, (4, 1))  # holds less in the second round
-    assert not _dominated(front, 6, (9,))  # holds nothing in the second round
-    _keep(front, 4, (3, 1))  # dominates the node kept so far, which leaves
+    _keep(front, _kept(5, (3, 2)))
+    assert _dominated(front, _kept(5, (3, 2)))  # a duplicate
+    assert _dominated(front, _kept(6, (4, 2, 1)))  # costs more, holds more and longer
+    assert not _dominated(front, _kept(4, (3, 2)))  # costs less
+    assert not _dominated(front, _kept(6, (4, 1)))  # holds less in the second round
+    assert not _dominated(front, _kept(6, (9,)))  # holds nothing in the second round
+    _keep(front, _kept(4, (3, 1)))  # dominates the node kept so far, which leaves
     assert [(g, held) for g, _, held in front] == [(4, (3, 1))]
-    _keep(front, 3, (5,))  # neither dominates the other: both stay
+    _keep(front, _kept(3, (5,)))  # neither dominates the other: both stay
     assert [(g, held) for g, _, held in front] == [(4, (3, 1)), (3, (5,))]
 
 
