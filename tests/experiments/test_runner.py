@@ -41,6 +41,7 @@ PLUGIN = textwrap.dedent(
     import dataclasses
     import os
     import time
+    from pathlib import Path
 
     from scheduler_milp.model.params import MethodParams
     from scheduler_milp.registry import METHODS, register, solve
@@ -49,10 +50,28 @@ PLUGIN = textwrap.dedent(
     @dataclasses.dataclass(frozen=True)
     class SlowParams(MethodParams):
         sleep: float = 0.25
+        gate: str = ""  # a folder: the first `free` runs pass, the others wait for its file `open`
+        free: int = 0
+
+
+    def _pass_gate(gate, free):
+        for k in range(free):
+            try:
+                os.close(os.open(gate / f"token-{k}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return
+            except FileExistsError:
+                continue
+        deadline = time.monotonic() + 600
+        while not (gate / "open").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
     def slow_sf(instance, options):
-        time.sleep(SlowParams.of(options).sleep)
+        params = SlowParams.of(options)
+        if params.gate:
+            _pass_gate(Path(params.gate), params.free)
+        else:
+            time.sleep(params.sleep)
         result = solve(instance, "sf", dataclasses.replace(options, params={}))
         result.method = "t-slow"
         return result
@@ -223,12 +242,15 @@ def test_runlog_repairs_a_torn_last_line(tmp_path: Path) -> None:
 
 
 def _launch(args: list[str]) -> subprocess.Popen[bytes]:
+    """``compare.py`` in its own process group, with Ctrl-C handled as in a terminal (a shell
+    that runs the tests in the background hands its children SIGINT ignored)."""
     return subprocess.Popen(
         [sys.executable, str(COMPARE), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -242,8 +264,11 @@ def test_sigkill_midway_then_rerun_completes_without_loss_or_duplicates(
     inst_dir = tmp_path / "inst"
     _write_instances(inst_dir, 4)
     out = tmp_path / "out"
+    gate = tmp_path / "gate"  # five t-slow runs pass, the others wait until it opens
+    gate.mkdir()
     args = [str(inst_dir), "--methods", "t-slow,sf", "--seeds", "3", "--time-limit", "10", "--out", str(out),
-            "--jobs", "2", "--plugin", plugin, "--param", "sleep=0.3", "--no-progress"]  # fmt: skip
+            "--jobs", "2", "--plugin", plugin, "--param", f"gate={gate}", "--param", "free=5",
+            "--no-progress"]  # fmt: skip
     total = 4 * 2 * 3
     proc = _launch(args)
     raw = out / RAW_FILE
@@ -252,6 +277,7 @@ def test_sigkill_midway_then_rerun_completes_without_loss_or_duplicates(
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # the runner only: its workers must notice and go
     proc.wait(timeout=30)
+    (gate / "open").touch()
     finished_before = _raw_lines(raw)
     assert 5 <= len(finished_before) < total, "the kill should land midway"
     assert not (out / RESULTS_FILE).exists() or len(_csv_rows(out / RESULTS_FILE)) < total
@@ -279,8 +305,11 @@ def test_ctrl_c_keeps_finished_runs_writes_their_table_and_exits_130(
     inst_dir = tmp_path / "inst"
     _write_instances(inst_dir, 4)
     out = tmp_path / "out"
+    gate = tmp_path / "gate"  # one run passes, the others wait until it opens (after the Ctrl-C)
+    gate.mkdir()
     args = [str(inst_dir), "--methods", "t-slow", "--seeds", "5", "--time-limit", "30", "--out", str(out),
-            "--jobs", "2", "--plugin", plugin, "--param", "sleep=0.5", "--no-progress"]  # fmt: skip
+            "--jobs", "2", "--plugin", plugin, "--param", f"gate={gate}", "--param", "free=1",
+            "--no-progress"]  # fmt: skip
     total = 4 * 5
     proc = _launch(args)
     raw = out / RAW_FILE
@@ -293,6 +322,7 @@ def test_ctrl_c_keeps_finished_runs_writes_their_table_and_exits_130(
         time.sleep(0.02)  # polling for the first recorded run
     assert proc.poll() is None, "the sweep should still be running when the first run is recorded"
     os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the whole process group, workers included
+    (gate / "open").touch()  # the runs in flight may end now: the sweep has stopped taking rows
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr.decode()
     lines = stderr.decode().splitlines()
